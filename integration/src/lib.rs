@@ -1,0 +1,1 @@
+//! Test harness: a private containerd, images built locally, `ctr` sessions.

@@ -1,0 +1,1 @@
+//! layerfs: materialises a container's root filesystem.

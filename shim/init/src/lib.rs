@@ -1,0 +1,1 @@
+//! lxcri-init: the contract between the shim and the container's init.
