@@ -20,8 +20,14 @@ pub enum Kind {
 impl Kind {
     /// The kind a media type names (OCI or Docker), `None` for layers and unknown types.
     pub fn from_media_type(media_type: &str) -> Option<Kind> {
-        let _ = media_type;
-        todo!()
+        match media_type {
+            crate::media::OCI_MANIFEST | crate::media::DOCKER_MANIFEST => Some(Kind::Manifest),
+            crate::media::OCI_INDEX | crate::media::DOCKER_MANIFEST_LIST => Some(Kind::Index),
+            crate::media::OCI_CONFIG | crate::media::DOCKER_CONFIG => Some(Kind::Config),
+            crate::media::OCI_LAYOUT_HEADER => Some(Kind::Layout),
+            crate::media::OCI_DESCRIPTOR => Some(Kind::Descriptor),
+            _ => None,
+        }
     }
 
     /// The name used as `Problem::doc`: `descriptor`, `manifest`, `index`, `config`, `oci-layout`.
@@ -56,8 +62,18 @@ pub fn validate(
     expected_media_type: Option<&str>,
     bytes: &[u8],
 ) -> Result<Document, Problems> {
-    let _ = (kind, expected_media_type, bytes);
-    todo!()
+    // First version: typed decoding only; the JSON walker comes next.
+    let _ = expected_media_type;
+    let doc = kind.name();
+    let err =
+        |e: serde_json::Error| Problems(vec![crate::problem::Problem::new(doc, "", e.to_string())]);
+    Ok(match kind {
+        Kind::Descriptor => Document::Descriptor(serde_json::from_slice(bytes).map_err(err)?),
+        Kind::Manifest => Document::Manifest(serde_json::from_slice(bytes).map_err(err)?),
+        Kind::Index => Document::Index(serde_json::from_slice(bytes).map_err(err)?),
+        Kind::Config => Document::Config(serde_json::from_slice(bytes).map_err(err)?),
+        Kind::Layout => Document::Layout(serde_json::from_slice(bytes).map_err(err)?),
+    })
 }
 
 /// Validates a manifest (OCI or Docker schema 2).
@@ -96,6 +112,15 @@ pub fn check_config_matches_manifest(
     manifest: &ImageManifest,
     config: &ImageConfiguration,
 ) -> Problems {
-    let _ = (manifest, config);
-    todo!()
+    let mut problems = Problems::default();
+    let layers = manifest.layers().len();
+    let diff_ids = config.rootfs().diff_ids().len();
+    if layers != diff_ids {
+        problems.push(crate::problem::Problem::new(
+            "config",
+            "rootfs.diff_ids",
+            format!("has {diff_ids} entries but the manifest has {layers} layers"),
+        ));
+    }
+    problems
 }
