@@ -1,0 +1,186 @@
+# shellcheck shell=bash
+# Shared helpers for scripts/*.sh. Source it; it defines functions and a few variables only.
+
+# The repository root (the directory above scripts/).
+LXCRI_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export LXCRI_ROOT
+
+# Where setup.sh unpacks the extra containerd versions; integration/src reads the same variable
+# with the same default.
+LXCRI_TEST_CACHE="${LXCRI_TEST_CACHE:-/var/cache/lxcri-test}"
+export LXCRI_TEST_CACHE
+
+# The containerd versions the integration tests run against, besides the system 1.6 one:
+# "short-version  exact Debian version  suites to try (first that has it wins)".
+LXCRI_CONTAINERD_EXTRA=(
+    "1.7.24 1.7.24~ds1-6+deb13u1 trixie"
+    "2.1.9 2.1.9+ds1-5 sid unstable"
+)
+
+log() { printf '[%s] %s\n' "${0##*/}" "$*" >&2; }
+warn() { printf '[%s] WARNING: %s\n' "${0##*/}" "$*" >&2; }
+die() {
+    printf '[%s] ERROR: %s\n' "${0##*/}" "$*" >&2
+    exit 1
+}
+
+is_ci() { [[ "${CI:-}" == "true" ]]; }
+
+# problem MSG: a failure that is fatal under CI=true and a warning otherwise.
+problem() {
+    if is_ci; then
+        die "$* (CI=true: failing)"
+    fi
+    warn "$*"
+}
+
+# Milliseconds since the epoch.
+now_ms() { date +%s%3N; }
+
+# Cached directory of one extra containerd version ("1.7.24" -> .../containerd-1.7.24).
+containerd_cache_dir() { printf '%s/containerd-%s\n' "$LXCRI_TEST_CACHE" "$1"; }
+
+# The host's Debian codename (bookworm on Debian 12).
+host_codename() {
+    local codename=""
+    if [[ -r /etc/os-release ]]; then
+        # shellcheck disable=SC1091
+        codename="$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-}")"
+    fi
+    printf '%s\n' "${codename:-bookworm}"
+}
+
+# debian_mirrors: print, one per line and without duplicates, the base URIs of the host's own apt
+# sources that serve the host's release suite (e.g. "bookworm") with component main. The host's
+# apt configuration is the only source of mirror names: nothing is hard-coded here.
+debian_mirrors() {
+    local codename
+    codename="$(host_codename)"
+    {
+        # apt's own parser understands both the one-line and the deb822 formats.
+        apt-get indextargets --no-release-info \
+            --format '$(TARGET_OF) $(RELEASE) $(COMPONENT) $(REPO_URI)' 2>/dev/null |
+            awk -v s="$codename" '$1 == "deb" && $2 == s && $3 == "main" { print $4 }' || true
+        # Fallback for an apt without indextargets: read the files directly.
+        debian_mirrors_from_files "$codename"
+    } | sed -e 's:/*$::' | awk 'NF && !seen[$0]++'
+}
+
+debian_mirrors_from_files() {
+    local codename="$1" f
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [[ -r "$f" ]] || continue
+        # deb [opts] URI SUITE COMPONENTS...
+        sed -e 's/#.*//' -e 's/\[[^]]*\]//' "$f" |
+            awk -v s="$codename" '$1 == "deb" && $3 == s { for (i = 4; i <= NF; i++) if ($i == "main") print $2 }'
+    done
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [[ -r "$f" ]] || continue
+        # deb822 stanzas separated by blank lines; Enabled: no switches a stanza off.
+        awk -v s="$codename" '
+            function flush() {
+                if (types ~ /(^| )deb( |$)/ && enabled != "no" && (" " suites " ") ~ (" " s " ") &&
+                    (" " comps " ") ~ / main /) {
+                    n = split(uris, u, " ")
+                    for (i = 1; i <= n; i++) print u[i]
+                }
+                types = uris = suites = comps = ""; enabled = "yes"
+            }
+            BEGIN { enabled = "yes" }
+            /^[ \t]*#/ { next }
+            /^[ \t]*$/ { flush(); next }
+            {
+                key = tolower($1); sub(/:$/, "", key); $1 = ""; sub(/^ +/, "")
+                if (key == "types") types = $0
+                else if (key == "uris") uris = $0
+                else if (key == "suites") suites = $0
+                else if (key == "components") comps = $0
+                else if (key == "enabled") enabled = tolower($0)
+            }
+            END { flush() }
+        ' "$f"
+    done
+}
+
+# fetch_containerd SHORT DEBVERSION SUITE...: download the containerd .deb of exactly DEBVERSION
+# from the host's mirror with the suite swapped, check its version and unpack it into the cache.
+# Returns 0 when the cache holds it afterwards; prints why not otherwise.
+fetch_containerd() {
+    local short="$1" want="$2"
+    shift 2
+    local dest marker
+    dest="$(containerd_cache_dir "$short")"
+    marker="$dest/.deb-version"
+    if [[ -x "$dest/usr/bin/containerd" && -x "$dest/usr/bin/ctr" && -r "$marker" &&
+        "$(cat "$marker")" == "$want" ]]; then
+        return 0
+    fi
+
+    local mirrors
+    mirrors="$(debian_mirrors)"
+    if [[ -z "$mirrors" ]]; then
+        warn "containerd $want: no apt source for $(host_codename) main found in /etc/apt/sources.list or /etc/apt/sources.list.d/; add one and re-run"
+        return 1
+    fi
+
+    local keyring="/usr/share/keyrings/debian-archive-keyring.gpg" signed=""
+    [[ -r "$keyring" ]] && signed="[signed-by=$keyring] "
+
+    local work suite mirror tried=""
+    work="$LXCRI_TEST_CACHE/apt"
+    mkdir -p "$work"
+    for suite in "$@"; do
+        while IFS= read -r mirror; do
+            local d="$work/$suite" deb
+            rm -rf "$d/download"
+            mkdir -p "$d/lists/partial" "$d/cache/archives/partial" "$d/download"
+            printf 'deb %s%s %s main\n' "$signed" "$mirror" "$suite" >"$d/sources.list"
+            local opts=(
+                -o "Dir::Etc::SourceList=$d/sources.list"
+                -o "Dir::Etc::SourceParts=/dev/null"
+                -o "Dir::State::Lists=$d/lists"
+                -o "Dir::Cache=$d/cache"
+                -o "APT::Sandbox::User=root"
+                -o "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false"
+                -o "Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false"
+                -o "Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false"
+                -o "Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false"
+                -o "Acquire::IndexTargets::deb::Translations::DefaultEnabled=false"
+            )
+            tried+=" $mirror($suite)"
+            log "containerd $want: looking in $mirror $suite"
+            if ! apt-get -q "${opts[@]}" update >"$d/update.log" 2>&1; then
+                warn "apt-get update of $mirror $suite failed (log: $d/update.log)"
+                continue
+            fi
+            if ! (cd "$d/download" && apt-get -q "${opts[@]}" download "containerd=$want") >"$d/download.log" 2>&1; then
+                warn "containerd=$want is not in $mirror $suite ($(grep -m1 -E '^E:' "$d/download.log" || echo "see $d/download.log"))"
+                continue
+            fi
+            deb="$(find "$d/download" -maxdepth 1 -name 'containerd_*.deb' | head -n1)"
+            local got
+            got="$(dpkg-deb -f "$deb" Version 2>/dev/null || true)"
+            if [[ "$got" != "$want" ]]; then
+                warn "downloaded $deb has version '$got', want '$want'; ignoring it"
+                continue
+            fi
+            rm -rf "$dest.tmp"
+            mkdir -p "$dest.tmp"
+            dpkg-deb -x "$deb" "$dest.tmp"
+            if [[ ! -x "$dest.tmp/usr/bin/containerd" || ! -x "$dest.tmp/usr/bin/ctr" ]]; then
+                warn "$deb has no usr/bin/containerd or usr/bin/ctr"
+                rm -rf "$dest.tmp"
+                continue
+            fi
+            printf '%s\n' "$want" >"$dest.tmp/.deb-version"
+            rm -rf "$dest"
+            mv "$dest.tmp" "$dest"
+            # The private index (tens of MB) is only needed again for another version.
+            rm -rf "$d"
+            log "containerd $want unpacked into $dest (from $mirror $suite)"
+            return 0
+        done <<<"$mirrors"
+    done
+    warn "containerd $want could not be fetched; tried:$tried"
+    return 1
+}
