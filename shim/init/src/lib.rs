@@ -474,6 +474,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::unnecessary_cast)] // the type differs between glibc and musl
     fn rlimit_names() {
         assert_eq!(
             rlimit_resource("RLIMIT_NOFILE"),
