@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): setup, build, fmt, clippy, all tests, fuzz build.
+# Prints the time of every step and a table at the end; exits non-zero when any step failed.
+# Every step runs even after a failure, so one run shows every problem.
+# The integration tests need root; as another user they skip (under CI=true they fail).
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$LXCRI_ROOT"
+
+if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+results=()
+failed=0
+total_start="$(now_ms)"
+
+# step NAME CMD...: run CMD with its output visible, record its time and status.
+step() {
+    local name="$1" start rc elapsed
+    shift
+    printf '\n=== %s: %s\n' "$name" "$*" >&2
+    start="$(now_ms)"
+    set +e
+    "$@"
+    rc=$?
+    set -e
+    elapsed=$(($(now_ms) - start))
+    local t
+    t="$(printf '%d.%01d s' $((elapsed / 1000)) $((elapsed % 1000 / 100)))"
+    if ((rc == 0)); then
+        results+=("$(printf '%-8s %-10s %s' ok "$t" "$name")")
+    else
+        results+=("$(printf '%-8s %-10s %s (exit %d)' FAILED "$t" "$name" "$rc")")
+        failed=1
+    fi
+    printf '=== %s: exit %d after %s\n' "$name" "$rc" "$t" >&2
+}
+
+fuzz_build() {
+    if [[ ! -d fuzz ]]; then
+        echo "fuzz/ does not exist yet: skipping the fuzz build" >&2
+        return 0
+    fi
+    (cd fuzz && cargo build)
+}
+
+step setup scripts/setup.sh
+step build scripts/build.sh
+step fmt cargo fmt --all --check
+step clippy cargo clippy --workspace --all-targets -- -D warnings
+step test cargo test --workspace
+step fuzz-build fuzz_build
+
+total=$(($(now_ms) - total_start))
+{
+    echo
+    echo "=== summary"
+    for r in "${results[@]}"; do echo "  $r"; done
+    printf '  total    %d.%01d s\n' $((total / 1000)) $((total % 1000 / 100))
+} >&2
+exit "$failed"
