@@ -3,8 +3,15 @@
 //! Validation walks the raw JSON (so every problem gets a JSON path, and all of them are
 //! reported), then decodes into `oci-spec`'s types, which the rest of lxcri uses.
 
-use crate::problem::Problems;
+mod formats;
+mod rules;
+mod walker;
+
+use crate::media;
+use crate::problem::{Problem, Problems};
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, OciLayout};
+use serde_json::Value;
+use walker::Walker;
 
 /// The kinds of document image-core validates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -21,11 +28,11 @@ impl Kind {
     /// The kind a media type names (OCI or Docker), `None` for layers and unknown types.
     pub fn from_media_type(media_type: &str) -> Option<Kind> {
         match media_type {
-            crate::media::OCI_MANIFEST | crate::media::DOCKER_MANIFEST => Some(Kind::Manifest),
-            crate::media::OCI_INDEX | crate::media::DOCKER_MANIFEST_LIST => Some(Kind::Index),
-            crate::media::OCI_CONFIG | crate::media::DOCKER_CONFIG => Some(Kind::Config),
-            crate::media::OCI_LAYOUT_HEADER => Some(Kind::Layout),
-            crate::media::OCI_DESCRIPTOR => Some(Kind::Descriptor),
+            media::OCI_MANIFEST | media::DOCKER_MANIFEST => Some(Kind::Manifest),
+            media::OCI_INDEX | media::DOCKER_MANIFEST_LIST => Some(Kind::Index),
+            media::OCI_CONFIG | media::DOCKER_CONFIG => Some(Kind::Config),
+            media::OCI_LAYOUT_HEADER => Some(Kind::Layout),
+            media::OCI_DESCRIPTOR => Some(Kind::Descriptor),
             _ => None,
         }
     }
@@ -44,6 +51,7 @@ impl Kind {
 
 /// A document that passed validation, decoded into oci-spec's type.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // documents are short-lived; boxing would change the API
 pub enum Document {
     Descriptor(Descriptor),
     Manifest(ImageManifest),
@@ -62,18 +70,76 @@ pub fn validate(
     expected_media_type: Option<&str>,
     bytes: &[u8],
 ) -> Result<Document, Problems> {
-    // First version: typed decoding only; the JSON walker comes next.
-    let _ = expected_media_type;
-    let doc = kind.name();
-    let err =
-        |e: serde_json::Error| Problems(vec![crate::problem::Problem::new(doc, "", e.to_string())]);
-    Ok(match kind {
-        Kind::Descriptor => Document::Descriptor(serde_json::from_slice(bytes).map_err(err)?),
-        Kind::Manifest => Document::Manifest(serde_json::from_slice(bytes).map_err(err)?),
-        Kind::Index => Document::Index(serde_json::from_slice(bytes).map_err(err)?),
-        Kind::Config => Document::Config(serde_json::from_slice(bytes).map_err(err)?),
-        Kind::Layout => Document::Layout(serde_json::from_slice(bytes).map_err(err)?),
+    validate_named(kind.name(), kind, expected_media_type, bytes)
+}
+
+/// Like [`validate`], with `doc` as the document name in problems (for example
+/// `blobs/sha256/ab12…` when the caller knows where the document came from).
+pub fn validate_named(
+    doc: &str,
+    kind: Kind,
+    expected_media_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<Document, Problems> {
+    let value: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(Problems(vec![Problem::new(
+                doc,
+                "",
+                format!("is not valid JSON: {e}"),
+            )]))
+        }
+    };
+    let mut w = Walker::new(doc);
+    if let Some(e) = expected_media_type {
+        if let Some(named) = Kind::from_media_type(e).filter(|k| *k != kind) {
+            w.report(format!(
+                "the descriptor that points at this document has media type {e:?}, which names \
+                 {} {}, but it is read as {} {}",
+                article(named),
+                named.name(),
+                article(kind),
+                kind.name()
+            ));
+        }
+    }
+    match kind {
+        Kind::Descriptor => {
+            rules::descriptor(&mut w, &value);
+        }
+        Kind::Manifest => rules::manifest(&mut w, &value, expected_media_type),
+        Kind::Index => rules::index(&mut w, &value, expected_media_type),
+        Kind::Config => rules::config(&mut w, &value),
+        Kind::Layout => rules::oci_layout(&mut w, &value),
+    }
+    if w.has_problems() {
+        return Err(w.into_problems());
+    }
+    // The walk found nothing wrong: decode into oci-spec's types. Should oci-spec still refuse
+    // something, its error becomes a problem.
+    let decoded = match kind {
+        Kind::Descriptor => serde_json::from_value(value).map(Document::Descriptor),
+        Kind::Manifest => serde_json::from_value(value).map(Document::Manifest),
+        Kind::Index => serde_json::from_value(value).map(Document::Index),
+        Kind::Config => serde_json::from_value(value).map(Document::Config),
+        Kind::Layout => serde_json::from_value(value).map(Document::Layout),
+    };
+    decoded.map_err(|e| {
+        Problems(vec![Problem::new(
+            doc,
+            "",
+            format!("cannot be decoded as an OCI {}: {e}", kind.name()),
+        )])
     })
+}
+
+fn article(kind: Kind) -> &'static str {
+    if kind == Kind::Index {
+        "an"
+    } else {
+        "a"
+    }
 }
 
 /// Validates a manifest (OCI or Docker schema 2).
@@ -116,11 +182,120 @@ pub fn check_config_matches_manifest(
     let layers = manifest.layers().len();
     let diff_ids = config.rootfs().diff_ids().len();
     if layers != diff_ids {
-        problems.push(crate::problem::Problem::new(
-            "config",
+        problems.push(Problem::new(
+            Kind::Config.name(),
             "rootfs.diff_ids",
-            format!("has {diff_ids} entries but the manifest has {layers} layers"),
+            format!(
+                "has {diff_ids} entries but the manifest has {layers} layers: the config must \
+                 list one diff_id per layer (is this the config of another image?)"
+            ),
         ));
+    }
+    problems
+}
+
+/// Checks a config's `history` against its `rootfs.diff_ids`: when there is history, one
+/// entry without `empty_layer: true` per layer.
+///
+/// Not part of [`validate`]: the image-spec does not require it, and its own example config
+/// (two diff_ids, one non-empty history entry) is valid in the spec's test vectors. Docker and
+/// BuildKit images satisfy it, so lxcri can use it as a consistency check where it wants one.
+pub fn check_history(doc: &str, config: &ImageConfiguration) -> Problems {
+    let mut problems = Problems::default();
+    let Some(history) = config.history() else {
+        return problems;
+    };
+    if history.is_empty() {
+        return problems;
+    }
+    let layers = history
+        .iter()
+        .filter(|h| h.empty_layer() != Some(true))
+        .count();
+    let diff_ids = config.rootfs().diff_ids().len();
+    if layers != diff_ids {
+        problems.push(Problem::new(
+            doc,
+            "history",
+            format!(
+                "has {layers} entries without \"empty_layer\": true, but rootfs.diff_ids has \
+                 {diff_ids}: there must be one such entry per layer"
+            ),
+        ));
+    }
+    problems
+}
+
+/// Checks the size of a blob against its descriptor's `size`. `doc` and `path` name the
+/// descriptor (`manifest`, `layers[2].size`).
+pub fn check_size(doc: &str, path: &str, expected: u64, actual: u64) -> Result<(), Problem> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            doc,
+            path,
+            format!(
+                "is {expected} but the blob has {actual} bytes: the blob is truncated, \
+                 corrupt or not the one the descriptor points at"
+            ),
+        ))
+    }
+}
+
+/// Checks a blob at hand against its descriptor: size and digest. `path` names the descriptor
+/// in `doc` (`layers[2]`). A digest with an unregistered algorithm cannot be verified and is a
+/// problem here ("unregistered digest algorithm").
+pub fn check_blob(doc: &str, path: &str, descriptor: &Descriptor, blob: &[u8]) -> Problems {
+    let mut problems = Problems::default();
+    let join = |field: &str| {
+        if path.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{path}.{field}")
+        }
+    };
+    if let Err(p) = check_size(doc, &join("size"), descriptor.size(), blob.len() as u64) {
+        problems.push(p);
+    }
+    let expected = descriptor.digest().to_string();
+    if let Err(e) = crate::digest::verify(&expected, blob) {
+        problems.push(Problem::new(doc, join("digest"), e.to_string()));
+    }
+    problems
+}
+
+/// Checks that lxcri can unpack a manifest as a container image: its config is an image config
+/// (OCI or Docker) and every layer has a layer media type image-core knows (tar, tar+gzip,
+/// tar+zstd, their non-distributable forms, Docker's). [`validate`] does not require this,
+/// since the spec lets manifests carry other content (artifacts, attestations).
+pub fn check_layers_runnable(doc: &str, manifest: &ImageManifest) -> Problems {
+    let mut problems = Problems::default();
+    let config_type = manifest.config().media_type().to_string();
+    if !media::is_config(&config_type) {
+        problems.push(Problem::new(
+            doc,
+            "config.mediaType",
+            format!(
+                "{config_type:?} is not an image config media type ({:?} or {:?}): this \
+                 manifest is an artifact, not a container image",
+                media::OCI_CONFIG,
+                media::DOCKER_CONFIG
+            ),
+        ));
+    }
+    for (i, layer) in manifest.layers().iter().enumerate() {
+        let mt = layer.media_type().to_string();
+        if media::layer_type(&mt).is_none() {
+            problems.push(Problem::new(
+                doc,
+                format!("layers[{i}].mediaType"),
+                format!(
+                    "{mt:?} is not a layer media type lxcri can unpack (OCI tar, tar+gzip, \
+                     tar+zstd, or Docker rootfs.diff.tar.gzip)"
+                ),
+            ));
+        }
     }
     problems
 }
