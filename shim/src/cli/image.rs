@@ -1,0 +1,541 @@
+//! `lxcri image validate | inspect | build`.
+
+use super::args::{self, Spec};
+use super::{Io, EXIT_INVALID, EXIT_OK, EXIT_USAGE};
+use image_core::builder::{busybox_rootfs, BuiltImage, ImageBuilder, ImageConfigSpec};
+use image_core::layout::{ImageInfo, Layout, MAX_JSON_BYTES};
+use image_core::platform::Platform;
+use image_core::validate::{self, Document, Kind};
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+const HELP: &str = "\
+Usage: lxcri image <command> [args]
+
+Commands:
+  validate PATH [--media-type TYPE]
+      PATH is one JSON document (manifest, index, config, descriptor, oci-layout), an OCI
+      image layout directory, or an OCI archive (tar). The document's kind comes from
+      --media-type, else from its own mediaType. TYPE is a media type or one of: manifest,
+      index, config, descriptor, oci-layout. Layouts are verified blob by blob (digest, size,
+      validity of every manifest, index and config).
+  inspect PATH [--json]
+      Per image (platform) of a layout or archive: manifest digest, config summary, layers,
+      diff IDs and chain IDs. --json prints one JSON object.
+  build --name NAME [--layer DIR]... [--busybox] [-o|--output] OUT [options]
+      Builds an image: one gzip layer per --layer DIR, in order (--busybox first adds a
+      minimal busybox rootfs layer made from the host's /bin/busybox). OUT ending in .tar is
+      an OCI archive (ctr images import OUT), anything else a layout directory.
+      Options: --entrypoint ARG (repeat for each argument), --cmd ARG (repeat),
+      --env KEY=VALUE (repeat), --workdir DIR, --user USER, --platform OS/ARCH[/VARIANT],
+      --mtime SECONDS (fixed mtime for reproducible layers).
+
+Exit status: 0 ok, 1 invalid (problems on stderr, one per line), 2 usage or I/O error.
+";
+
+pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
+    match args.first().map(String::as_str) {
+        None => {
+            let _ = io.err.write_all(HELP.as_bytes());
+            EXIT_USAGE
+        }
+        Some("-h") | Some("--help") | Some("help") => {
+            let _ = io.out.write_all(HELP.as_bytes());
+            EXIT_OK
+        }
+        Some(_) if args.iter().any(|a| a == "-h" || a == "--help") => {
+            let _ = io.out.write_all(HELP.as_bytes());
+            EXIT_OK
+        }
+        Some("validate") => validate_cmd(&args[1..], io),
+        Some("inspect") => inspect_cmd(&args[1..], io),
+        Some("build") => build_cmd(&args[1..], io),
+        Some(other) => usage(
+            io,
+            &format!("lxcri image: unknown command {other:?}; see lxcri image --help"),
+        ),
+    }
+}
+
+fn usage(io: &mut Io<'_>, msg: &str) -> i32 {
+    let _ = writeln!(io.err, "{msg}");
+    EXIT_USAGE
+}
+
+/// What a path holds.
+enum Input {
+    Json(Vec<u8>),
+    Layout(Layout),
+}
+
+fn looks_like_json(b: &[u8]) -> bool {
+    b.iter()
+        .find(|c| !c.is_ascii_whitespace())
+        .is_some_and(|c| *c == b'{' || *c == b'[')
+}
+
+/// Opens PATH as a JSON document or a layout; `Err` is a usage/I/O message (exit 2).
+fn open_input(path: &Path, command: &str) -> Result<Input, String> {
+    let meta = fs::metadata(path).map_err(|e| {
+        format!(
+            "{command}: cannot open {}: {e}; give a JSON file, an OCI layout directory or an OCI archive",
+            path.display()
+        )
+    })?;
+    if !meta.is_dir() {
+        let mut head = [0u8; 512];
+        let n = fs::File::open(path)
+            .and_then(|mut f| f.read(&mut head))
+            .map_err(|e| format!("{command}: cannot read {}: {e}", path.display()))?;
+        if looks_like_json(&head[..n]) {
+            if meta.len() > MAX_JSON_BYTES {
+                return Err(format!(
+                    "{command}: {} is {} bytes, more than the {MAX_JSON_BYTES} lxcri reads for one JSON document",
+                    path.display(),
+                    meta.len()
+                ));
+            }
+            let bytes = fs::read(path)
+                .map_err(|e| format!("{command}: cannot read {}: {e}", path.display()))?;
+            return Ok(Input::Json(bytes));
+        }
+    }
+    Layout::open(path)
+        .map(Input::Layout)
+        .map_err(|e| format!("{command}: {e}; give a JSON file, an OCI layout directory or an OCI archive (plain tar)"))
+}
+
+/// A `--media-type` value: a media type or a kind name.
+fn kind_from_arg(arg: &str) -> Option<Kind> {
+    match arg {
+        "manifest" => Some(Kind::Manifest),
+        "index" => Some(Kind::Index),
+        "config" => Some(Kind::Config),
+        "descriptor" => Some(Kind::Descriptor),
+        "oci-layout" | "layout" => Some(Kind::Layout),
+        image_core::media::OCI_DESCRIPTOR => Some(Kind::Descriptor),
+        image_core::media::OCI_LAYOUT_HEADER => Some(Kind::Layout),
+        mt => Kind::from_media_type(mt),
+    }
+}
+
+fn validate_cmd(args: &[String], io: &mut Io<'_>) -> i32 {
+    const SPEC: Spec = Spec {
+        command: "lxcri image validate",
+        valued: &["--media-type"],
+        flags: &[],
+    };
+    let p = match args::parse(&SPEC, args) {
+        Ok(p) => p,
+        Err(m) => return usage(io, &m),
+    };
+    let [path] = p.positionals.as_slice() else {
+        return usage(
+            io,
+            "lxcri image validate: give exactly one PATH; see lxcri image --help",
+        );
+    };
+    let media_type = match p.one(SPEC.command, "--media-type") {
+        Ok(m) => m,
+        Err(m) => return usage(io, &m),
+    };
+    let path = Path::new(path);
+    let input = match open_input(path, SPEC.command) {
+        Ok(i) => i,
+        Err(m) => return usage(io, &m),
+    };
+    match input {
+        Input::Json(bytes) => validate_json(path, &bytes, media_type.as_deref(), io),
+        Input::Layout(layout) => {
+            if media_type.is_some() {
+                return usage(
+                    io,
+                    &format!(
+                        "lxcri image validate: {} is an image layout, --media-type only applies to one JSON document",
+                        path.display()
+                    ),
+                );
+            }
+            let report = layout.verify();
+            if report.is_clean() {
+                let _ = writeln!(
+                    io.out,
+                    "valid: {}: OCI image {}, {} index(es), {} manifest(s), {} blob(s), {} bytes verified",
+                    path.display(),
+                    if layout.is_archive() { "archive" } else { "layout" },
+                    report.indexes,
+                    report.manifests,
+                    report.blobs,
+                    report.bytes
+                );
+                EXIT_OK
+            } else {
+                for pr in report.problems.iter() {
+                    let _ = writeln!(io.err, "{pr}");
+                }
+                let _ = writeln!(
+                    io.err,
+                    "invalid: {}: {} problem(s)",
+                    path.display(),
+                    report.problems.len()
+                );
+                EXIT_INVALID
+            }
+        }
+    }
+}
+
+fn validate_json(path: &Path, bytes: &[u8], media_type: Option<&str>, io: &mut Io<'_>) -> i32 {
+    let own_media_type: Option<String> = serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("mediaType")?.as_str().map(str::to_string));
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let (kind, expected) = match media_type {
+        Some(mt) => match kind_from_arg(mt) {
+            Some(k) => (k, Kind::from_media_type(mt).map(|_| mt)),
+            None => {
+                return usage(
+                    io,
+                    &format!(
+                        "lxcri image validate: --media-type {mt:?} is not a manifest, index, config, descriptor or oci-layout media type (layers are not JSON documents)"
+                    ),
+                )
+            }
+        },
+        None => {
+            let from_own = own_media_type.as_deref().and_then(Kind::from_media_type);
+            match (from_own, file_name) {
+                (Some(k), _) => (k, None),
+                (None, "oci-layout") => (Kind::Layout, None),
+                (None, "index.json") => (Kind::Index, None),
+                (None, _) => {
+                    let why = match &own_media_type {
+                        Some(mt) => format!("its mediaType {mt:?} is not a manifest, index or config type"),
+                        None => "it has no mediaType".to_string(),
+                    };
+                    return usage(
+                        io,
+                        &format!(
+                            "lxcri image validate: cannot tell what kind of document {} is: {why}; give --media-type (for example {} or manifest, index, config, descriptor, oci-layout)",
+                            path.display(),
+                            image_core::media::OCI_MANIFEST
+                        ),
+                    );
+                }
+            }
+        }
+    };
+    match validate::validate(kind, expected, bytes) {
+        Ok(doc) => {
+            let _ = writeln!(io.out, "valid: {}: {}", path.display(), summarize(&doc));
+            EXIT_OK
+        }
+        Err(problems) => {
+            for pr in problems.iter() {
+                let _ = writeln!(io.err, "{pr}");
+            }
+            let _ = writeln!(
+                io.err,
+                "invalid: {}: {} problem(s)",
+                path.display(),
+                problems.len()
+            );
+            EXIT_INVALID
+        }
+    }
+}
+
+fn summarize(doc: &Document) -> String {
+    match doc {
+        Document::Manifest(m) => format!(
+            "manifest{}, config {}, {} layer(s)",
+            m.media_type()
+                .as_ref()
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default(),
+            m.config().digest(),
+            m.layers().len()
+        ),
+        Document::Index(i) => format!(
+            "index{}, {} manifest(s)",
+            i.media_type()
+                .as_ref()
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default(),
+            i.manifests().len()
+        ),
+        Document::Config(c) => format!(
+            "config for {}/{}, {} diff ID(s)",
+            c.os(),
+            c.architecture(),
+            c.rootfs().diff_ids().len()
+        ),
+        Document::Descriptor(d) => format!(
+            "descriptor of {} ({}, {} bytes)",
+            d.digest(),
+            d.media_type(),
+            d.size()
+        ),
+        Document::Layout(l) => format!("oci-layout version {}", l.image_layout_version()),
+    }
+}
+
+fn inspect_cmd(args: &[String], io: &mut Io<'_>) -> i32 {
+    const SPEC: Spec = Spec {
+        command: "lxcri image inspect",
+        valued: &[],
+        flags: &["--json"],
+    };
+    let p = match args::parse(&SPEC, args) {
+        Ok(p) => p,
+        Err(m) => return usage(io, &m),
+    };
+    let [path] = p.positionals.as_slice() else {
+        return usage(
+            io,
+            "lxcri image inspect: give exactly one PATH; see lxcri image --help",
+        );
+    };
+    let path = Path::new(path);
+    let layout = match open_input(path, SPEC.command) {
+        Ok(Input::Layout(l)) => l,
+        Ok(Input::Json(_)) => {
+            return usage(
+                io,
+                &format!(
+                    "lxcri image inspect: {} is a single JSON document; inspect reads OCI layouts and archives (use lxcri image validate for one document)",
+                    path.display()
+                ),
+            )
+        }
+        Err(m) => return usage(io, &m),
+    };
+    let images = match layout.images() {
+        Ok(i) => i,
+        Err(problems) => {
+            for pr in problems.iter() {
+                let _ = writeln!(io.err, "{pr}");
+            }
+            let _ = writeln!(
+                io.err,
+                "invalid: {}: no image could be described; run lxcri image validate {}",
+                path.display(),
+                path.display()
+            );
+            return EXIT_INVALID;
+        }
+    };
+    if p.has("--json") {
+        let v = serde_json::json!({
+            "path": path.display().to_string(),
+            "images": images,
+        });
+        match serde_json::to_string_pretty(&v) {
+            Ok(s) => {
+                let _ = writeln!(io.out, "{s}");
+            }
+            Err(e) => return usage(io, &format!("lxcri image inspect: cannot encode JSON: {e}")),
+        }
+    } else {
+        for (i, img) in images.iter().enumerate() {
+            if i > 0 {
+                let _ = writeln!(io.out);
+            }
+            let _ = write_image(io.out, img);
+        }
+    }
+    EXIT_OK
+}
+
+fn write_image(out: &mut dyn Write, img: &ImageInfo) -> std::io::Result<()> {
+    let name = img
+        .image_name
+        .clone()
+        .or_else(|| img.ref_name.clone())
+        .unwrap_or_else(|| "(unnamed)".into());
+    writeln!(out, "image {name}")?;
+    if let Some(r) = &img.ref_name {
+        writeln!(out, "  ref name:   {r}")?;
+    }
+    writeln!(
+        out,
+        "  platform:   {}",
+        img.platform.as_deref().unwrap_or("(unknown)")
+    )?;
+    writeln!(
+        out,
+        "  manifest:   {} ({})",
+        img.manifest_digest, img.manifest_media_type
+    )?;
+    writeln!(out, "  config:     {}", img.config_digest)?;
+    let c = &img.config;
+    let os = match &c.variant {
+        Some(v) => format!("{}/{}/{v}", c.os, c.architecture),
+        None => format!("{}/{}", c.os, c.architecture),
+    };
+    writeln!(out, "    os/arch:    {os}")?;
+    writeln!(out, "    entrypoint: {}", quoted(&c.entrypoint))?;
+    writeln!(out, "    cmd:        {}", quoted(&c.cmd))?;
+    writeln!(
+        out,
+        "    workdir:    {}",
+        c.working_dir.as_deref().unwrap_or("")
+    )?;
+    writeln!(out, "    user:       {}", c.user.as_deref().unwrap_or(""))?;
+    for e in &c.env {
+        writeln!(out, "    env:        {e}")?;
+    }
+    writeln!(out, "  layers:     {}", img.layers.len())?;
+    for (i, l) in img.layers.iter().enumerate() {
+        writeln!(
+            out,
+            "    [{i}] {} {} bytes {}",
+            l.digest, l.size, l.media_type
+        )?;
+        if let Some(d) = img.diff_ids.get(i) {
+            writeln!(out, "        diff id:  {d}")?;
+        }
+        if let Some(ch) = img.chain_ids.get(i) {
+            writeln!(out, "        chain id: {ch}")?;
+        }
+    }
+    if let Some(top) = img.chain_ids.last() {
+        writeln!(out, "  chain id:   {top}")?;
+    }
+    Ok(())
+}
+
+fn quoted(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn build_cmd(args: &[String], io: &mut Io<'_>) -> i32 {
+    const SPEC: Spec = Spec {
+        command: "lxcri image build",
+        valued: &[
+            "--name",
+            "--layer",
+            "--entrypoint",
+            "--cmd",
+            "--env",
+            "--workdir",
+            "--user",
+            "--platform",
+            "--mtime",
+            "-o",
+            "--output",
+        ],
+        flags: &["--busybox"],
+    };
+    let p = match args::parse(&SPEC, args) {
+        Ok(p) => p,
+        Err(m) => return usage(io, &m),
+    };
+    match build(&p, io) {
+        Ok(code) => code,
+        Err(m) => usage(io, &m),
+    }
+}
+
+fn build(p: &args::Parsed, io: &mut Io<'_>) -> Result<i32, String> {
+    let cmd = "lxcri image build";
+    if let Some(extra) = p.positionals.first() {
+        return Err(format!(
+            "{cmd}: unexpected argument {extra:?}; layers are given with --layer DIR"
+        ));
+    }
+    let name = p.one(cmd, "--name")?.ok_or_else(|| {
+        format!("{cmd}: --name NAME is required (for example local/busybox:latest)")
+    })?;
+    let mut outs = p.all("-o");
+    outs.extend(p.all("--output"));
+    let out = match outs.as_slice() {
+        [o] => PathBuf::from(o),
+        [] => {
+            return Err(format!(
+                "{cmd}: -o OUT is required (OUT.tar for an archive, else a directory)"
+            ))
+        }
+        _ => return Err(format!("{cmd}: -o given more than once; give it once")),
+    };
+    let layers = p.all("--layer");
+    if layers.is_empty() && !p.has("--busybox") {
+        return Err(format!(
+            "{cmd}: no layers: give --layer DIR (one per layer) and/or --busybox"
+        ));
+    }
+    for e in p.all("--env") {
+        if !e.contains('=') || e.starts_with('=') {
+            return Err(format!("{cmd}: --env {e:?} is not KEY=VALUE"));
+        }
+    }
+    let spec = ImageConfigSpec {
+        entrypoint: p.all("--entrypoint"),
+        cmd: p.all("--cmd"),
+        env: p.all("--env"),
+        working_dir: p.one(cmd, "--workdir")?,
+        user: p.one(cmd, "--user")?,
+    };
+    let mut builder = ImageBuilder::new(&name).config(spec);
+    if let Some(plat) = p.one(cmd, "--platform")? {
+        let pl: Platform = plat
+            .parse()
+            .map_err(|e| format!("{cmd}: --platform: {e}"))?;
+        builder = match &pl.variant {
+            Some(v) => builder.platform_variant(&pl.os, &pl.architecture, v),
+            None => builder.platform(&pl.os, &pl.architecture),
+        };
+    }
+    if let Some(m) = p.one(cmd, "--mtime")? {
+        let secs: u64 = m
+            .parse()
+            .map_err(|_| format!("{cmd}: --mtime {m:?} is not a number of seconds since 1970"))?;
+        builder = builder.fixed_mtime(secs);
+    }
+    let _busybox_dir;
+    if p.has("--busybox") {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir =
+            std::env::temp_dir().join(format!("lxcri-busybox-{}-{stamp}", std::process::id()));
+        _busybox_dir = TempDir(dir.clone());
+        busybox_rootfs(&dir).map_err(|e| format!("{cmd}: --busybox: {e}"))?;
+        builder = builder.layer_dir(dir);
+    }
+    for l in &layers {
+        builder = builder.layer_dir(l);
+    }
+    let is_tar = out.extension().is_some_and(|e| e == "tar");
+    let built: BuiltImage = if is_tar {
+        builder.write_archive(&out)
+    } else {
+        builder.write_layout(&out)
+    }
+    .map_err(|e| format!("{cmd}: {e}"))?;
+    let _ = writeln!(
+        io.out,
+        "built {} ({} layer(s)) into {} {}",
+        built.name,
+        built.layer_digests.len(),
+        if is_tar { "archive" } else { "layout" },
+        out.display()
+    );
+    let _ = writeln!(io.out, "manifest: {}", built.manifest_digest);
+    let _ = writeln!(io.out, "config:   {}", built.config_digest);
+    if let Some(top) = built.chain_ids.last() {
+        let _ = writeln!(io.out, "chain id: {top}");
+    }
+    Ok(EXIT_OK)
+}
