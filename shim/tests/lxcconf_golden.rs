@@ -22,10 +22,37 @@ fn golden_dir() -> PathBuf {
 /// do not depend on the machine running the tests.
 fn known_fs_types() -> BTreeSet<String> {
     [
-        "sysfs", "tmpfs", "bdev", "proc", "cgroup", "cgroup2", "cpuset", "devtmpfs", "debugfs",
-        "tracefs", "securityfs", "sockfs", "bpf", "pipefs", "ramfs", "hugetlbfs", "devpts", "ext3",
-        "ext2", "ext4", "squashfs", "vfat", "fuseblk", "fuse", "fusectl", "overlay", "xfs",
-        "mqueue", "btrfs", "pstore", "binfmt_misc",
+        "sysfs",
+        "tmpfs",
+        "bdev",
+        "proc",
+        "cgroup",
+        "cgroup2",
+        "cpuset",
+        "devtmpfs",
+        "debugfs",
+        "tracefs",
+        "securityfs",
+        "sockfs",
+        "bpf",
+        "pipefs",
+        "ramfs",
+        "hugetlbfs",
+        "devpts",
+        "ext3",
+        "ext2",
+        "ext4",
+        "squashfs",
+        "vfat",
+        "fuseblk",
+        "fuse",
+        "fusectl",
+        "overlay",
+        "xfs",
+        "mqueue",
+        "btrfs",
+        "pstore",
+        "binfmt_misc",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -251,7 +278,10 @@ fn inconsistent_specs_are_refused() {
         "host's mount namespace",
     );
     assert_error(
-        |v| v["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+        |v| {
+            v["linux"]["uidMappings"] =
+                serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}])
+        },
         "linux.uidMappings",
         "does not get a new user namespace",
     );
