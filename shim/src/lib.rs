@@ -1,5 +1,25 @@
 //! lxcri: the containerd shim v2 that runs OCI containers as LXC containers.
 //!
-//! - `lxcconf`: the OCI runtime spec -> LXC config translation (pure, golden-tested).
+//! | module | what |
+//! | --- | --- |
+//! | `shim` | the shim process: `start` and `delete` subcommands, the ttrpc server |
+//! | `service` | containerd's Task service over the containers this shim holds |
+//! | `container` | one container's Create / Start / Kill / Delete on the host |
+//! | `monitor` | the LXC monitor child process (the only place liblxc runs) |
+//! | `lxcconf` | the OCI runtime spec -> LXC config translation (pure, golden-tested) |
+//! | `process` | the OCI process spec -> the init's config |
+//! | `config` | lxcri's TOML config file |
+//! | `options` | runtime options containerd sends |
+//! | `host` | facts about the host (cgroup layout, filesystems, processes) |
 pub mod cli;
+pub mod config;
+pub mod container;
+pub mod error;
+pub mod exits;
+pub mod host;
 pub mod lxcconf;
+pub mod monitor;
+pub mod options;
+pub mod process;
+pub mod service;
+pub mod shim;

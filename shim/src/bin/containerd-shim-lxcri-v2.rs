@@ -1,1 +1,38 @@
-fn main() {}
+//! containerd-shim-lxcri-v2: containerd runs it for every container whose runtime is
+//! `io.containerd.lxcri.v2`. Run with `__lxcri_monitor` as first argument, it is the LXC monitor
+//! of one container instead (see `lxcri::monitor`).
+
+use lxcri::monitor;
+use lxcri::shim::{LxcriShim, RUNTIME_ID};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(monitor::MONITOR_ARG) {
+        // Before any thread exists: liblxc's foreground start wants a single-threaded process.
+        monitor::main(&args[2..]);
+    }
+    if args.iter().any(|a| a == "-v" || a == "--version") {
+        println!("containerd-shim-lxcri-v2 {}", env!("CARGO_PKG_VERSION"));
+        return;
+    }
+    // One thread serves the task API; blocking work goes to tokio's blocking pool. This keeps the
+    // shim's memory small: one shim per container (or pod) adds up.
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{RUNTIME_ID}: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let config = containerd_shim::Config {
+        default_log_level: "info".into(),
+        ..Default::default()
+    };
+    rt.block_on(containerd_shim::asynchronous::run::<LxcriShim>(
+        RUNTIME_ID,
+        Some(config),
+    ));
+}

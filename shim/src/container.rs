@@ -1,0 +1,636 @@
+//! One container: the blocking work of Create, Start, Kill and Delete.
+//!
+//! Create lays out the LXC container (`<lxc_path>/<id>/config`), the runtime directory the init
+//! reads (`<lxc_path>/<id>/lxcri/`), makes the rootfs through the [`RootfsProvider`], starts the
+//! monitor with the container's stdio, and waits until the init reports that the process spec is
+//! applied. Anything that fails on the way is undone: nothing is left behind.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::{host, lxcconf, monitor, process};
+use layerfs::{MountSpec, PreparedRootfs, RootfsProvider, RootfsRequest};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Name of the state file the shim keeps in the bundle, read by the `delete` subcommand.
+pub const STATE_FILE: &str = "lxcri-state.json";
+
+/// What Create needs.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    pub id: String,
+    pub namespace: String,
+    pub bundle: PathBuf,
+    pub mounts: Vec<MountSpec>,
+    pub stdin: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub terminal: bool,
+}
+
+/// Where a container's files are.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Paths {
+    /// LXC's path for the namespace: `<lxc_root>/<namespace>`.
+    pub lxcpath: PathBuf,
+    /// The LXC container directory: `<lxcpath>/<id>` (config, lxc.log).
+    pub dir: PathBuf,
+    /// Host side of `/.lxcri/run` in the container.
+    pub rundir: PathBuf,
+    pub bundle: PathBuf,
+}
+
+impl Paths {
+    pub fn new(cfg: &Config, namespace: &str, id: &str, bundle: &Path) -> Paths {
+        let lxcpath = cfg.lxc_path(namespace);
+        let dir = lxcpath.join(id);
+        Paths {
+            rundir: dir.join("lxcri"),
+            dir,
+            lxcpath,
+            bundle: bundle.to_path_buf(),
+        }
+    }
+    pub fn lxc_log(&self) -> PathBuf {
+        self.dir.join("lxc.log")
+    }
+    pub fn state_file(&self) -> PathBuf {
+        self.bundle.join(STATE_FILE)
+    }
+}
+
+/// What the `delete` subcommand needs to clean up after a shim that is gone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedState {
+    pub paths: Paths,
+    pub init_pid: i32,
+    pub monitor_pid: i32,
+    pub rootfs: Option<PreparedRootfs>,
+}
+
+/// A created container: its init is alive and waiting for Start.
+#[derive(Debug)]
+pub struct Created {
+    pub paths: Paths,
+    pub init_pid: i32,
+    pub monitor_pid: i32,
+    pub rootfs: Option<PreparedRootfs>,
+}
+
+/// Checks a container id: it names a directory, so no `/`, no `..`, nothing exotic.
+pub fn check_id(id: &str) -> Result<()> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
+    if id.is_empty()
+        || id.len() > 128
+        || id == "."
+        || id == ".."
+        || !id.chars().all(ok_char)
+        || id.starts_with('.')
+    {
+        return Err(Error::InvalidArgument(format!(
+            "container id {id:?} is not valid: use 1 to 128 letters, digits, '_', '.' or '-', \
+             not starting with '.' (it names a directory)"
+        )));
+    }
+    Ok(())
+}
+
+/// Things to undo if Create fails half-way, run in reverse order.
+struct Undo(Vec<Box<dyn FnOnce() + Send>>);
+
+impl Undo {
+    fn push(&mut self, f: impl FnOnce() + Send + 'static) {
+        self.0.push(Box::new(f));
+    }
+    fn disarm(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        while let Some(f) = self.0.pop() {
+            f();
+        }
+    }
+}
+
+fn read_spec(bundle: &Path) -> Result<oci_spec::runtime::Spec> {
+    let path = bundle.join("config.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::InvalidArgument(format!(
+            "{}: not a valid OCI runtime spec: {e}; fix the container's spec (config.json)",
+            path.display()
+        ))
+    })
+}
+
+fn mkfifo(path: &Path) -> Result<()> {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .map_err(|e| Error::Internal(format!("mkfifo {}: {e}", path.display())))?;
+    // The init writes to it after switching to the container's user.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
+        .map_err(|e| Error::io(format!("chmod {}", path.display()), e))
+}
+
+fn clear_nonblock(f: &File) {
+    let fd = f.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        if fl >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK);
+        }
+    }
+}
+
+/// Opens one of containerd's stdio paths for the container. Empty: /dev/null.
+fn open_stdio(path: &str, write: bool) -> Result<File> {
+    if path.is_empty() {
+        return OpenOptions::new()
+            .read(!write)
+            .write(write)
+            .open("/dev/null")
+            .map_err(|e| Error::io("/dev/null", e));
+    }
+    let is_fifo = std::fs::metadata(path)
+        .map(|m| m.file_type().is_fifo())
+        .unwrap_or(false);
+    let f = if !is_fifo {
+        if write {
+            OpenOptions::new().append(true).create(true).open(path)
+        } else {
+            File::open(path)
+        }
+    } else if write {
+        OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .or_else(|_| OpenOptions::new().read(true).write(true).open(path))
+    } else {
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+    };
+    let f = f.map_err(|e| Error::io(format!("opening stdio {path}"), e))?;
+    clear_nonblock(&f);
+    Ok(f)
+}
+
+fn pid_alive(pid: i32) -> bool {
+    pid > 0 && kill(Pid::from_raw(pid), None).is_ok()
+}
+
+/// The last lines of LXC's log for a container, for error messages.
+pub fn lxc_log_tail(paths: &Paths) -> String {
+    let text = std::fs::read_to_string(paths.lxc_log()).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("ERROR")).collect();
+    let tail = if lines.is_empty() {
+        text.lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+    } else {
+        lines
+            .into_iter()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect()
+    };
+    tail.join("\n")
+}
+
+/// Reads the init's one status line from the status FIFO, while the monitor lives.
+fn read_init_status(
+    fifo: &mut File,
+    monitor_pid: i32,
+    timeout: Duration,
+) -> Result<lxcri_init::Status, String> {
+    let deadline = Instant::now() + timeout;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: fifo.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, 20) };
+        if n > 0 {
+            match fifo.read(&mut chunk) {
+                Ok(0) if pfd.revents & libc::POLLHUP != 0 => {
+                    if buf.is_empty() {
+                        return Err(
+                            "the container's init closed its status pipe without a word".into()
+                        );
+                    }
+                }
+                Ok(0) => {}
+                Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(format!("reading the init's status: {e}")),
+            }
+            if let Some(end) = buf.iter().position(|&b| b == b'\n') {
+                let line = String::from_utf8_lossy(&buf[..end]).into_owned();
+                return lxcri_init::Status::parse_line(&line)
+                    .map_err(|e| format!("the init's status line {line:?}: {e}"));
+            }
+        }
+        if !pid_alive(monitor_pid) {
+            return Err("LXC stopped before the container's init reported".into());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the container's init did not report within {} ms",
+                timeout.as_millis()
+            ));
+        }
+    }
+}
+
+/// Creates the container and returns once its init waits for Start.
+pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) -> Result<Created> {
+    check_id(&req.id)?;
+    if req.terminal {
+        return Err(Error::Unimplemented(format!(
+            "container {}: a terminal (ctr -t, tty: true) is not supported by lxcri yet; run without one",
+            req.id
+        )));
+    }
+    let spec = read_spec(&req.bundle)?;
+    let paths = Paths::new(cfg, &req.namespace, &req.id, &req.bundle);
+    let init_path = cfg.init_path();
+    if !init_path.is_file() {
+        return Err(Error::Internal(format!(
+            "the container init {} is missing: install lxcri-init beside the shim or set init_path in the lxcri config",
+            init_path.display()
+        )));
+    }
+
+    // What the init will apply: checked before anything is made.
+    let init_cfg = process::init_config(&spec)
+        .map_err(|e| Error::InvalidArgument(format!("container {}: {e}", req.id)))?;
+
+    let mut undo = Undo(Vec::new());
+    std::fs::create_dir_all(&paths.lxcpath)
+        .map_err(|e| Error::io(format!("creating {}", paths.lxcpath.display()), e))?;
+    match std::fs::create_dir(&paths.dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::AlreadyExists(format!(
+                "container {} already exists in {}: delete it first (ctr task delete / ctr container rm)",
+                req.id,
+                paths.lxcpath.display()
+            )))
+        }
+        Err(e) => return Err(Error::io(format!("creating {}", paths.dir.display()), e)),
+    }
+    {
+        let dir = paths.dir.clone();
+        undo.push(move || {
+            let _ = std::fs::remove_dir_all(&dir);
+        });
+    }
+    std::fs::create_dir(&paths.rundir)
+        .map_err(|e| Error::io(format!("creating {}", paths.rundir.display()), e))?;
+    let _ = std::fs::set_permissions(&paths.rundir, std::fs::Permissions::from_mode(0o711));
+
+    // The rootfs.
+    let root_path = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .unwrap_or_else(|| PathBuf::from("rootfs"));
+    let rootfs_path = if root_path.is_absolute() {
+        root_path
+    } else {
+        req.bundle.join(root_path)
+    };
+    let rootfs = if req.mounts.is_empty() {
+        None
+    } else {
+        let prepared = provider
+            .prepare(&RootfsRequest {
+                namespace: req.namespace.clone(),
+                id: req.id.clone(),
+                mounts: req.mounts.clone(),
+                target: rootfs_path.clone(),
+            })
+            .map_err(|e| Error::Internal(format!("container {}: rootfs: {e}", req.id)))?;
+        let p = prepared.clone();
+        undo.push(move || {
+            if let Err(e) = layerfs::PassThrough.release(&p) {
+                log::warn!("releasing rootfs {}: {e}", p.target.display());
+            }
+        });
+        Some(prepared)
+    };
+
+    // The LXC config.
+    let opts = lxcconf::Options {
+        rootfs: rootfs_path,
+        init_path,
+        runtime_dir: paths.rundir.clone(),
+        cgroup: host::cgroup_mode(),
+        log_file: paths.lxc_log(),
+        log_level: cfg.lxc_log_level.to_ascii_uppercase(),
+        known_fs_types: host::filesystems(),
+        host_has_apparmor: host::has_apparmor(),
+        file_bind_sources: file_bind_sources(&spec, &req.bundle),
+    };
+    let bad_spec =
+        |e: lxcconf::TranslateError| Error::InvalidArgument(format!("container {}: {e}", req.id));
+    let lxc = lxcconf::translate(&spec, &opts).map_err(bad_spec)?;
+    lxcconf::check_mount_targets(&opts.rootfs, &lxc).map_err(bad_spec)?;
+    write_file(&paths.dir.join("config"), lxc.render().as_bytes())?;
+    let init_json = serde_json::to_vec(&init_cfg)
+        .map_err(|e| Error::Internal(format!("encoding init.json: {e}")))?;
+    write_file(&paths.rundir.join(lxcri_init::INIT_JSON), &init_json)?;
+    let status_path = paths.rundir.join(lxcri_init::STATUS_FIFO);
+    mkfifo(&status_path)?;
+    mkfifo(&paths.rundir.join(lxcri_init::EXEC_FIFO))?;
+    let mut status_fifo = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&status_path)
+        .map_err(|e| Error::io(format!("opening {}", status_path.display()), e))?;
+
+    // The monitor, with the container's stdio.
+    let stdin = open_stdio(&req.stdin, false)?;
+    let stdout = open_stdio(&req.stdout, true)?;
+    let stderr = open_stdio(&req.stderr, true)?;
+    let exe = std::env::current_exe().map_err(|e| Error::io("finding the shim's own binary", e))?;
+    let child = std::process::Command::new(exe)
+        .arg(monitor::MONITOR_ARG)
+        .arg(&paths.lxcpath)
+        .arg(&req.id)
+        .current_dir(&paths.dir)
+        .env_clear()
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| Error::io("starting the LXC monitor", e))?;
+    let monitor_pid = child.id() as i32;
+    drop(child); // the shim's reaper collects it
+    undo.push(move || {
+        let _ = kill(Pid::from_raw(monitor_pid), Signal::SIGKILL);
+    });
+
+    let timeout = Duration::from_millis(cfg.create_timeout_ms);
+    let status = read_init_status(&mut status_fifo, monitor_pid, timeout).map_err(|why| {
+        let log = lxc_log_tail(&paths);
+        Error::Internal(format!(
+            "container {}: {why}{}",
+            req.id,
+            if log.is_empty() {
+                String::new()
+            } else {
+                format!("; LXC says:\n{log}")
+            }
+        ))
+    })?;
+    if !status.ok {
+        let why = status.error.unwrap_or_else(|| "unknown error".into());
+        // The init exits after reporting; give LXC a moment to tear the container down.
+        wait_gone(monitor_pid, Duration::from_secs(5));
+        return Err(Error::InvalidArgument(format!(
+            "container {}: {why}",
+            req.id
+        )));
+    }
+    let init_pid = find_init(monitor_pid).ok_or_else(|| {
+        Error::Internal(format!("container {}: its init reported ready but has no process under the LXC monitor {monitor_pid}", req.id))
+    })?;
+    let created = Created {
+        paths,
+        init_pid,
+        monitor_pid,
+        rootfs,
+    };
+    save_state(&created)?;
+    undo.disarm();
+    Ok(created)
+}
+
+/// The sources of the spec's bind mounts that are not directories (a bind of a file needs a
+/// file to mount on).
+fn file_bind_sources(
+    spec: &oci_spec::runtime::Spec,
+    bundle: &Path,
+) -> std::collections::BTreeSet<PathBuf> {
+    let mut out = std::collections::BTreeSet::new();
+    for m in spec.mounts().iter().flatten() {
+        let is_bind = m.typ().as_deref() == Some("bind")
+            || m.options()
+                .iter()
+                .flatten()
+                .any(|o| o == "bind" || o == "rbind");
+        let Some(src) = m.source() else { continue };
+        if !is_bind {
+            continue;
+        }
+        let path = if src.is_absolute() {
+            src.clone()
+        } else {
+            bundle.join(src)
+        };
+        if std::fs::metadata(&path)
+            .map(|md| !md.is_dir())
+            .unwrap_or(false)
+        {
+            out.insert(path);
+        }
+    }
+    out
+}
+
+fn write_file(path: &Path, data: &[u8]) -> Result<()> {
+    std::fs::write(path, data).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+fn save_state(c: &Created) -> Result<()> {
+    let s = SavedState {
+        paths: c.paths.clone(),
+        init_pid: c.init_pid,
+        monitor_pid: c.monitor_pid,
+        rootfs: c.rootfs.clone(),
+    };
+    let data =
+        serde_json::to_vec(&s).map_err(|e| Error::Internal(format!("encoding state: {e}")))?;
+    write_file(&c.paths.state_file(), &data)
+}
+
+/// The container's init: the child of the monitor.
+fn find_init(monitor_pid: i32) -> Option<i32> {
+    host::children(monitor_pid).into_iter().next()
+}
+
+/// Waits (bounded) until a process is gone.
+pub fn wait_gone(pid: i32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while pid_alive(pid) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// Start: releases the init waiting on the exec FIFO.
+pub fn start(paths: &Paths, id: &str) -> Result<()> {
+    let fifo = paths.rundir.join(lxcri_init::EXEC_FIFO);
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .map_err(|e| Error::io(format!("container {id}: opening {}", fifo.display()), e))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut b = [0u8; 1];
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: f.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, 20) };
+        if n > 0 {
+            match f.read(&mut b) {
+                Ok(1) => break,
+                Ok(_) if pfd.revents & libc::POLLHUP != 0 => {
+                    return Err(Error::FailedPrecondition(format!(
+                        "container {id}: its init exited before Start"
+                    )))
+                }
+                _ => {}
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(Error::Internal(format!(
+                "container {id}: its init did not take the start signal within 10 s"
+            )));
+        }
+    }
+    let _ = std::fs::remove_file(&fifo);
+    Ok(())
+}
+
+/// Sends a signal to the container's init, or to every process of the container.
+pub fn signal(init_pid: i32, sig: i32, all: bool) -> Result<()> {
+    let sig = Signal::try_from(sig).map_err(|_| {
+        Error::InvalidArgument(format!("signal {sig} is not a valid signal number"))
+    })?;
+    let pids = if all {
+        host::cgroup_pids(init_pid)
+    } else {
+        vec![init_pid]
+    };
+    for pid in pids {
+        match kill(Pid::from_raw(pid), sig) {
+            Ok(()) | Err(nix::Error::ESRCH) => {}
+            Err(e) => return Err(Error::Internal(format!("kill {sig} {pid}: {e}"))),
+        }
+    }
+    Ok(())
+}
+
+/// Removes everything a container had on the host, best-effort and idempotent: processes,
+/// rootfs, LXC directory, state file. Returns what could not be removed.
+pub fn cleanup(
+    paths: &Paths,
+    init_pid: i32,
+    monitor_pid: i32,
+    rootfs: Option<&PreparedRootfs>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for pid in [init_pid, monitor_pid] {
+        if pid_alive(pid) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+    if !wait_gone(monitor_pid, Duration::from_secs(3)) {
+        problems.push(format!("LXC monitor {monitor_pid} did not exit"));
+    }
+    if let Some(r) = rootfs {
+        if let Err(e) = layerfs::PassThrough.release(r) {
+            problems.push(e.to_string());
+        }
+    }
+    if let Err(e) = std::fs::remove_dir_all(&paths.dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            problems.push(format!("removing {}: {e}", paths.dir.display()));
+        }
+    }
+    // The namespace's LXC path goes when its last container does.
+    let _ = std::fs::remove_dir(&paths.lxcpath);
+    let _ = std::fs::remove_file(paths.state_file());
+    problems
+}
+
+/// Cleans up after a container whose shim is gone (the `delete` subcommand).
+pub fn cleanup_saved(bundle: &Path) -> Vec<String> {
+    let Ok(data) = std::fs::read(bundle.join(STATE_FILE)) else {
+        // Never created, or already cleaned: still make sure the rootfs is not left mounted.
+        let rootfs = bundle.join("rootfs");
+        if layerfs::is_mount_point(&rootfs) {
+            if let Err(e) = layerfs::mount::unmount_all(&rootfs) {
+                return vec![e.to_string()];
+            }
+        }
+        return Vec::new();
+    };
+    match serde_json::from_slice::<SavedState>(&data) {
+        Ok(s) => cleanup(&s.paths, s.init_pid, s.monitor_pid, s.rootfs.as_ref()),
+        Err(e) => vec![format!("{}: {e}", bundle.join(STATE_FILE).display())],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for ok in ["a", "web-1", "x.y_z", &"a".repeat(128)] {
+            check_id(ok).unwrap();
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            ".hidden",
+            "a b",
+            &"a".repeat(129),
+            "a\0b",
+        ] {
+            let e = check_id(bad).unwrap_err().to_string();
+            assert!(e.contains("is not valid"), "{bad}: {e}");
+        }
+    }
+}

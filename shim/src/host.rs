@@ -1,0 +1,121 @@
+//! Facts about the host that the pure translation needs, read once.
+
+use crate::lxcconf::CgroupMode;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// cgroup v2 when `/sys/fs/cgroup` is the unified hierarchy, else v1 (legacy or hybrid: the
+/// controllers are on v1 there).
+pub fn cgroup_mode() -> CgroupMode {
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        CgroupMode::V2
+    } else {
+        CgroupMode::V1
+    }
+}
+
+/// Filesystem types this kernel knows (`/proc/filesystems`).
+pub fn filesystems() -> BTreeSet<String> {
+    parse_filesystems(&std::fs::read_to_string("/proc/filesystems").unwrap_or_default())
+}
+
+pub fn parse_filesystems(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether AppArmor is enabled on this host.
+pub fn has_apparmor() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .map(|s| s.trim() == "Y")
+        .unwrap_or(false)
+}
+
+/// The host pids of the processes in the cgroup of `pid` (all of a container's processes when
+/// `pid` is its init). Empty when the process is gone.
+pub fn cgroup_pids(pid: i32) -> Vec<i32> {
+    let Ok(cg) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+        return Vec::new();
+    };
+    let mut candidates = Vec::new();
+    for line in cg.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(ctrl), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        if ctrl.is_empty() {
+            candidates.push(format!("/sys/fs/cgroup/unified{path}/cgroup.procs"));
+            candidates.push(format!("/sys/fs/cgroup{path}/cgroup.procs"));
+        } else {
+            for c in ctrl.split(',') {
+                if c == "pids" || c == "memory" || c == "freezer" || c == "name=systemd" {
+                    let c = c.trim_start_matches("name=");
+                    candidates.push(format!("/sys/fs/cgroup/{c}{path}/cgroup.procs"));
+                }
+            }
+        }
+    }
+    for f in candidates {
+        if let Ok(text) = std::fs::read_to_string(&f) {
+            let pids: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+            if pids.contains(&pid) {
+                return pids;
+            }
+        }
+    }
+    vec![pid]
+}
+
+/// The children of `pid` (`/proc/PID/task/PID/children`, or a scan of /proc).
+pub fn children(pid: i32) -> Vec<i32> {
+    if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+        return text
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+    }
+    let mut out = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(child) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            if let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) {
+                // ppid is the 2nd field after the parenthesised command name
+                if let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) {
+                    if rest.split(' ').nth(1).and_then(|p| p.parse::<i32>().ok()) == Some(pid) {
+                        out.push(child);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filesystems_parse() {
+        let fs = parse_filesystems("nodev\tsysfs\nnodev\ttmpfs\n\text4\nnodev\toverlay\n");
+        assert!(fs.contains("ext4") && fs.contains("overlay") && fs.contains("sysfs"));
+        assert!(!fs.contains("nodev"));
+    }
+
+    #[test]
+    fn own_children_are_found() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let me = std::process::id() as i32;
+        let kids = children(me);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(kids.contains(&(child.id() as i32)), "{kids:?}");
+    }
+}

@@ -1,0 +1,99 @@
+//! The LXC monitor: a small single-threaded child process (the shim binary re-executed with
+//! [`MONITOR_ARG`]) that runs liblxc's `start` in the foreground, so that the container's init is
+//! its child, and exits with the init's exact status: the exit code, or 128 + the signal.
+//!
+//! liblxc forks and waits in ways that do not mix with the shim's multi-threaded async server,
+//! which is why the server never calls liblxc itself.
+
+use std::ffi::CString;
+
+/// First argument that turns the shim binary into a monitor.
+pub const MONITOR_ARG: &str = "__lxcri_monitor";
+
+/// Exit status of the monitor when liblxc could not start the container at all.
+pub const START_FAILED: i32 = 255;
+
+/// Decodes liblxc's `error_num` after a foreground start into an exit status the way a shell
+/// reports it: the exit code, or 128 + signal. liblxc reports a normal exit as `code << 8` and a
+/// death by signal either as a plain wait status or as `(sig << 8) | 0x7f`.
+pub fn decode_status(error_num: i32) -> i32 {
+    let low = error_num & 0x7f;
+    if error_num & 0xff == 0x7f {
+        128 + ((error_num >> 8) & 0x7f)
+    } else if low != 0 {
+        128 + low
+    } else {
+        (error_num >> 8) & 0xff
+    }
+}
+
+/// Entry point of the monitor process: `<exe> __lxcri_monitor LXCPATH NAME`. Never returns.
+pub fn main(args: &[String]) -> ! {
+    let code = match args {
+        [lxcpath, name] => run(lxcpath, name),
+        _ => {
+            eprintln!("lxcri monitor: usage: {MONITOR_ARG} LXCPATH NAME");
+            START_FAILED
+        }
+    };
+    std::process::exit(code)
+}
+
+fn run(lxcpath: &str, name: &str) -> i32 {
+    let (Ok(c_name), Ok(c_path)) = (CString::new(name), CString::new(lxcpath)) else {
+        eprintln!("lxcri monitor: container name or path contains a NUL byte");
+        return START_FAILED;
+    };
+    // SAFETY: plain calls into liblxc with valid NUL-terminated strings; the container handle
+    // is checked for NULL and released with lxc_container_put exactly once. This process is
+    // single-threaded, as liblxc requires for a foreground start.
+    unsafe {
+        let c = lxc_sys::lxc_container_new(c_name.as_ptr(), c_path.as_ptr());
+        if c.is_null() {
+            eprintln!("lxcri monitor: liblxc could not open container {name} in {lxcpath}");
+            return START_FAILED;
+        }
+        let cont = &mut *c;
+        let (Some(want_daemonize), Some(want_close_all_fds), Some(start)) =
+            (cont.want_daemonize, cont.want_close_all_fds, cont.start)
+        else {
+            lxc_sys::lxc_container_put(c);
+            eprintln!("lxcri monitor: liblxc lacks start/want_daemonize");
+            return START_FAILED;
+        };
+        want_daemonize(c, false);
+        // Only stdio reaches the container: no descriptor of ours leaks into it.
+        want_close_all_fds(c, true);
+        let started = start(c, 0, std::ptr::null());
+        let error_num = cont.error_num;
+        lxc_sys::lxc_container_put(c);
+        if !started && error_num == -1 {
+            return START_FAILED;
+        }
+        decode_status(error_num)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_status;
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(decode_status(0), 0);
+        assert_eq!(decode_status(42 << 8), 42);
+        assert_eq!(decode_status(255 << 8), 255);
+    }
+
+    #[test]
+    fn signals_both_encodings() {
+        // liblxc's (sig << 8) | 0x7f
+        assert_eq!(decode_status((9 << 8) | 0x7f), 137);
+        assert_eq!(decode_status((15 << 8) | 0x7f), 143);
+        // a plain wait status
+        assert_eq!(decode_status(9), 137);
+        assert_eq!(decode_status(15), 143);
+        // killed with a core dump
+        assert_eq!(decode_status(11 | 0x80), 139);
+    }
+}
