@@ -52,7 +52,6 @@ fn run() -> i32 {
         return 1;
     }
     drop(prep.exec_fifo);
-    hide_our_files();
     exec(&prep.program, &cfg)
 }
 
@@ -168,6 +167,9 @@ fn prepare(cfg: &InitConfig) -> Res<Prepared> {
     };
     let program =
         lookup_path(Path::new("/"), cwd, &cfg.args[0], &cfg.env).map_err(|e| e.to_string())?;
+    // Unmounting needs CAP_SYS_ADMIN, which the next steps may drop: hide our files now. The
+    // status FIFO is open and the exec FIFO is held by an O_PATH descriptor, so both stay usable.
+    hide_our_files();
     set_user(cfg)?;
     if let Some(caps) = &cfg.capabilities {
         set_capabilities(caps)?;
@@ -510,27 +512,68 @@ fn hide_our_files() {
     }
 }
 
+/// The kernel's `struct sigaction` (x86_64 and the other 64-bit ABIs with `sa_restorer`).
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
 /// Unblocks every signal and gives back the default action to ignored ones (the Rust runtime
-/// ignores SIGPIPE; LXC or the shim may have ignored others), so the process starts clean.
+/// ignores SIGPIPE; LXC, the shim or its parents may have ignored others), so the process
+/// starts clean. Raw system calls: glibc's wrappers refuse the two real-time signals it keeps
+/// for itself (32, 33), which a parent may still have left ignored.
 fn reset_signals() {
-    unsafe {
-        for sig in 1..libc::SIGRTMAX() {
-            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-                continue;
-            }
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
-                && old.sa_sigaction == libc::SIG_IGN
-            {
-                let mut dfl: libc::sigaction = std::mem::zeroed();
-                dfl.sa_sigaction = libc::SIG_DFL;
-                libc::sigaction(sig, &dfl, std::ptr::null_mut());
-            }
+    const SIGSET_SIZE: usize = 8;
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
         }
-        let mut none: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut none);
-        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        let mut old = KernelSigaction {
+            handler: 0,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        let got = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                std::ptr::null::<KernelSigaction>(),
+                &mut old,
+                SIGSET_SIZE,
+            )
+        };
+        if got == 0 && old.handler == libc::SIG_IGN {
+            let dfl = KernelSigaction {
+                handler: libc::SIG_DFL,
+                flags: 0,
+                restorer: 0,
+                mask: 0,
+            };
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    &dfl,
+                    std::ptr::null_mut::<KernelSigaction>(),
+                    SIGSET_SIZE,
+                )
+            };
+        }
     }
+    let none: u64 = 0;
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &none,
+            std::ptr::null_mut::<u64>(),
+            SIGSET_SIZE,
+        )
+    };
 }
 
 fn exec(program: &str, cfg: &InitConfig) -> i32 {
