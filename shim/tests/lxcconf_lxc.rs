@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lxcri::lxcconf::{check_mount_targets, translate, CgroupMode, Options, TranslateError};
+use lxcri::lxcconf::{
+    check_mount_targets, resolve_mount_destinations, translate, CgroupMode, Options, TranslateError,
+};
 use oci_spec::runtime::Spec;
 
 /// Whether to run: root and lxc-start present. Fails under CI instead of skipping.
@@ -307,6 +309,19 @@ fn ctr_default_spec_runs_under_lxc_with_limits_mounts_devices_and_sysctl() {
         serde_json::json!({"destination": "/etc/hostfile", "type": "bind",
         "source": hostfile, "options": ["bind"]}),
     );
+    mounts.push(
+        serde_json::json!({"destination": "/sys/fs/cgroup", "type": "cgroup",
+        "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+    );
+    v["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"type": "cgroup"}));
+    let fuse = Path::new("/dev/fuse").exists();
+    if fuse {
+        v["linux"]["devices"] = serde_json::json!([{"path": "/dev/fuse", "type": "c",
+            "major": 10, "minor": 229, "fileMode": 438, "uid": 0, "gid": 0}]);
+    }
     let spec = spec_from(v);
     let mut opts = g.options();
     opts.file_bind_sources.insert(hostfile.clone());
@@ -328,7 +343,9 @@ echo x > /dev/null && d="$d null-writes"
 echo x 2> /dev/null > /dev/full || d="$d full-is-full"
 echo x > /dev/shm/t && d="$d shm-writes"
 grep -q " /dev/pts .* - devpts " /proc/self/mountinfo && d="$d pts-mounted"
+[ -c /dev/fuse ] && d="$d fuse"
 echo "$d" > $R/devices
+cat /proc/self/cgroup > $R/cgroup
 touch $R/ready
 i=0; while [ ! -e $R/go ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
 "#,
@@ -396,6 +413,18 @@ i=0; while [ ! -e $R/go ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
     ] {
         assert!(devices.contains(want), "{want} missing from {devices:?}");
     }
+    if fuse {
+        assert!(
+            devices.contains("fuse"),
+            "/dev/fuse missing from {devices:?}"
+        );
+    }
+    // A cgroup namespace: the container sees its own cgroup as the root.
+    assert!(
+        g.result("cgroup").lines().all(|l| l.ends_with(":/")),
+        "{}",
+        g.result("cgroup")
+    );
     let mi = g.result("mountinfo");
     for target in [
         " /proc ",
@@ -403,6 +432,7 @@ i=0; while [ ! -e $R/go ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
         " /dev/mqueue ",
         " /run ",
         " /mnt/share ",
+        " /sys/fs/cgroup",
     ] {
         assert!(mi.contains(target), "{target} not mounted:\n{mi}");
     }
@@ -492,4 +522,36 @@ fn symlink_out_of_the_rootfs_is_never_mounted_through() {
             }
         }
     }
+
+    // With the destinations resolved inside the rootfs (as runc does), the same spec runs and
+    // the tmpfs lands inside the rootfs, at the link's target taken from the rootfs's root.
+    let _ = fs::remove_dir(outside.join("x"));
+    let mut v = ctr_default_spec();
+    v["linux"]["cgroupsPath"] = serde_json::Value::Null;
+    v["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+        "destination": "/evil/x", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+    let mut spec = spec_from(v);
+    resolve_mount_destinations(&mut spec, &g.rootfs()).expect("resolving");
+    let inside = outside.join("x");
+    let last = spec
+        .mounts()
+        .as_ref()
+        .unwrap()
+        .last()
+        .unwrap()
+        .destination()
+        .clone();
+    assert_eq!(last, inside, "resolved against the rootfs's root");
+    g.write_init("grep ' - tmpfs ' /proc/self/mountinfo > $R/tmpfs; touch $R/ran2");
+    g.write_config(&spec, &g.options())
+        .expect("translating the resolved spec");
+    g.start();
+    assert!(g.wait_exit(20), "lxc-start did not end");
+    let tmpfs = g.result("tmpfs");
+    assert!(
+        tmpfs.contains(&format!(" {} ", inside.display())),
+        "no tmpfs at {inside:?}:\n{tmpfs}"
+    );
+    assert!(!inside.exists(), "something was created outside the rootfs");
+    assert!(g.rootfs().join(inside.strip_prefix("/").unwrap()).is_dir());
 }

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::Spec;
 
 pub use error::TranslateError;
-pub use mounts::check_mount_targets;
+pub use mounts::{check_mount_targets, resolve_mount_destinations};
 
 /// Where the host's cgroup controllers live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

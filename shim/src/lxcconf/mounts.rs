@@ -8,6 +8,10 @@
 //! plain `mkdir -p`/`open(O_CREAT)` that follows links: a rootfs holding `evil -> /somewhere`
 //! and a mount on `/evil/x` makes LXC create `/somewhere/x` on the host. Hence
 //! [`check_mount_targets`], which the shim runs on the mounted rootfs before starting LXC.
+//!
+//! runc instead follows such links *inside* the rootfs (an image's `/var/run -> /run` makes a
+//! mount on `/var/run/secrets` land on `/run/secrets`). [`resolve_mount_destinations`] does
+//! the same on the spec before translation, so those specs work under LXC too.
 
 use std::path::{Component, Path};
 
@@ -381,4 +385,80 @@ pub fn check_mount_targets(rootfs: &Path, cfg: &LxcConfig) -> Result<(), Transla
         }
     }
     Ok(())
+}
+
+/// Rewrites each mount destination of `spec` (and each `linux.devices` path) so that it
+/// contains no symbolic link of the mounted rootfs at `rootfs`: links are followed as if
+/// `rootfs` were `/` (an absolute target is taken inside the rootfs, `..` stops at its root),
+/// the way runc resolves mount destinations. Reads the file system (the shim calls it before
+/// [`translate`](super::translate)); components that do not exist yet are kept as they are.
+pub fn resolve_mount_destinations(
+    spec: &mut oci_spec::runtime::Spec,
+    rootfs: &Path,
+) -> Result<(), TranslateError> {
+    if let Some(mounts) = spec.mounts_mut() {
+        for (i, m) in mounts.iter_mut().enumerate() {
+            let resolved = resolve_in_root(rootfs, m.destination()).map_err(|p| {
+                TranslateError::invalid(
+                    format!("mounts[{i}].destination"),
+                    p,
+                    "fix the symbolic links in the image, or mount elsewhere",
+                )
+            })?;
+            m.set_destination(resolved);
+        }
+    }
+    Ok(())
+}
+
+/// `path` (absolute, inside the container) with every symbolic link of `rootfs` resolved
+/// within `rootfs`. At most 40 links, like the kernel.
+pub(crate) fn resolve_in_root(rootfs: &Path, path: &Path) -> Result<std::path::PathBuf, String> {
+    let mut todo: Vec<std::ffi::OsString> = path
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            Component::Normal(p) => Some(p.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut done = std::path::PathBuf::from("/");
+    let mut links = 0;
+    let mut missing = false;
+    while let Some(part) = todo.pop() {
+        if part == ".." {
+            done.pop();
+            continue;
+        }
+        let candidate = done.join(&part);
+        if !missing {
+            let host = rootfs.join(candidate.strip_prefix("/").unwrap_or(&candidate));
+            match std::fs::symlink_metadata(&host) {
+                Ok(md) if md.file_type().is_symlink() => {
+                    links += 1;
+                    if links > 40 {
+                        return Err(format!("{path:?} goes through more than 40 symbolic links"));
+                    }
+                    let target = std::fs::read_link(&host)
+                        .map_err(|e| format!("reading the symbolic link {host:?}: {e}"))?;
+                    if target.is_absolute() {
+                        done = std::path::PathBuf::from("/");
+                    }
+                    for c in target.components().rev() {
+                        match c {
+                            Component::Normal(p) => todo.push(p.to_os_string()),
+                            Component::ParentDir => todo.push("..".into()),
+                            _ => {}
+                        }
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(_) => missing = true,
+            }
+        }
+        done = candidate;
+    }
+    Ok(done)
 }

@@ -44,3 +44,23 @@ fn systemd_cgroup_paths_expand_like_systemd() {
         vec!["default", "c1"]
     );
 }
+
+#[test]
+fn destinations_resolve_symlinks_inside_the_rootfs() {
+    use super::mounts::resolve_in_root;
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("run")).unwrap();
+    std::fs::create_dir_all(root.join("var")).unwrap();
+    symlink("/run", root.join("var/run")).unwrap();
+    symlink("../../../../etc", root.join("up")).unwrap();
+    symlink("loop2", root.join("loop1")).unwrap();
+    symlink("loop1", root.join("loop2")).unwrap();
+    let r = |p: &str| resolve_in_root(root, Path::new(p));
+    assert_eq!(r("/var/run/secrets/x").unwrap(), Path::new("/run/secrets/x"));
+    // ".." in a link stops at the rootfs's root.
+    assert_eq!(r("/up/passwd").unwrap(), Path::new("/etc/passwd"));
+    assert_eq!(r("/a/../../b").unwrap(), Path::new("/b"));
+    assert!(r("/loop1/x").unwrap_err().contains("more than 40"));
+}
