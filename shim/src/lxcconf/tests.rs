@@ -58,7 +58,10 @@ fn destinations_resolve_symlinks_inside_the_rootfs() {
     symlink("loop2", root.join("loop1")).unwrap();
     symlink("loop1", root.join("loop2")).unwrap();
     let r = |p: &str| resolve_in_root(root, Path::new(p));
-    assert_eq!(r("/var/run/secrets/x").unwrap(), Path::new("/run/secrets/x"));
+    assert_eq!(
+        r("/var/run/secrets/x").unwrap(),
+        Path::new("/run/secrets/x")
+    );
     // ".." in a link stops at the rootfs's root.
     assert_eq!(r("/up/passwd").unwrap(), Path::new("/etc/passwd"));
     assert_eq!(r("/a/../../b").unwrap(), Path::new("/b"));
