@@ -3,8 +3,14 @@
 //! LXC starts this static binary as `/.lxcri/init` (root, all capabilities, inside all the
 //! container's namespaces). It reads `/.lxcri/run/init.json`, applies the process spec in runc's
 //! order, reports one status line through `/.lxcri/run/status.fifo`, blocks on
-//! `/.lxcri/run/exec.fifo` until the shim's Start, hides `/.lxcri` and execs the user's process,
-//! which stays PID 1.
+//! `/.lxcri/run/exec.fifo` until the shim's Start and execs the user's process, which stays
+//! PID 1.
+//!
+//! One deviation from the contract's order: `/.lxcri` is unmounted (lazily) before the user and
+//! capability steps, not after the exec FIFO, because unmounting needs CAP_SYS_ADMIN, which the
+//! process may not keep. Both FIFOs are opened first (the exec FIFO as an `O_PATH` descriptor,
+//! reopened through `/proc/self/fd`), so they stay usable; the exec FIFO must therefore be
+//! writable by the process's uid (the shim creates it 0622, as runc does).
 //!
 //! Every failure names what failed on which object; errors go to the status FIFO and stderr,
 //! never a panic.
@@ -230,7 +236,7 @@ fn mask_path(path: &str) -> Res<()> {
         Err(e) => return Err(format!("stat: {}", io_text(&e))),
     };
     if meta.is_dir() {
-        mount("tmpfs", path, "tmpfs", libc::MS_RDONLY, "size=0")
+        mount("tmpfs", path, "tmpfs", libc::MS_RDONLY, "")
             .map_err(|e| format!("mount an empty read-only tmpfs: {e}"))
     } else {
         mount("/dev/null", path, "", libc::MS_BIND, "")
