@@ -378,6 +378,24 @@ fn busybox_archive_imports_into_containerd_and_runs() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hi");
+    // What containerd exports again is a layout lxcri reads and finds clean.
+    let exported = t.path().join("exported.tar");
+    let out = c.ctr(&["images", "export", exported.to_str().unwrap(), &built.name]);
+    assert!(
+        out.status.success(),
+        "export: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let layout = Layout::open(&exported).unwrap();
+    let report = layout.verify();
+    assert!(report.is_clean(), "{}", report.problems);
+    let images = layout.images().unwrap();
+    assert!(
+        images
+            .iter()
+            .any(|i| i.manifest_digest == built.manifest_digest && i.chain_ids == built.chain_ids),
+        "{images:?}"
+    );
     // containerd's snapshot of the image is named by the top chain ID.
     let out = c.ctr(&["snapshots", "ls"]);
     let snaps = String::from_utf8_lossy(&out.stdout).to_string();
