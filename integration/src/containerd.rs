@@ -1,0 +1,521 @@
+//! A private containerd per test: its own config, root, state and socket in a short tempdir,
+//! driven with the version's own `ctr`.
+
+use crate::image;
+use crate::process::{self, run_with_limit};
+use crate::shim_dir;
+use std::fmt;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The containerd namespace every harness `ctr` call uses.
+pub const NAMESPACE: &str = "lxcri-test";
+
+/// How long `start` waits for `ctr version` to answer.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long Drop waits after SIGTERM before SIGKILL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time limit of one `ctr` call (override: env `LXCRI_TEST_CTR_TIMEOUT` in seconds).
+const CTR_TIMEOUT: Duration = Duration::from_secs(120);
+/// Time limit of each cleanup `ctr` call in Drop.
+const CLEANUP_CTR_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The containerd releases every integration test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContainerdVersion {
+    /// 1.6.20, Debian 12's own package (`/usr/bin`).
+    V1_6,
+    /// 1.7.24, Debian 13's package, unpacked by `scripts/setup.sh` into the test cache.
+    V1_7,
+    /// 2.1.9, Debian unstable's package, unpacked by `scripts/setup.sh` into the test cache.
+    V2_1,
+}
+
+impl ContainerdVersion {
+    /// The three versions, oldest first.
+    pub fn all() -> [ContainerdVersion; 3] {
+        [Self::V1_6, Self::V1_7, Self::V2_1]
+    }
+
+    /// The upstream version this entry stands for (`ctr version` prints it, with a suffix).
+    pub fn upstream(self) -> &'static str {
+        match self {
+            Self::V1_6 => "1.6.20",
+            Self::V1_7 => "1.7.24",
+            Self::V2_1 => "2.1.9",
+        }
+    }
+
+    /// The directory holding this version's `containerd`, `ctr` and `containerd-shim-runc-v2`.
+    /// 1.6 is the system's `/usr/bin`; the others live under `$LXCRI_TEST_CACHE` (default
+    /// `/var/cache/lxcri-test`), where `scripts/setup.sh` puts them.
+    pub fn bin_dir(self) -> PathBuf {
+        match self {
+            Self::V1_6 => PathBuf::from("/usr/bin"),
+            Self::V1_7 | Self::V2_1 => test_cache()
+                .join(format!("containerd-{}", self.upstream()))
+                .join("usr/bin"),
+        }
+    }
+
+    /// This version's `containerd` binary.
+    pub fn containerd_bin(self) -> PathBuf {
+        self.bin_dir().join("containerd")
+    }
+
+    /// This version's `ctr` binary.
+    pub fn ctr_bin(self) -> PathBuf {
+        self.bin_dir().join("ctr")
+    }
+
+    /// True when both binaries are present.
+    pub fn is_installed(self) -> bool {
+        self.containerd_bin().is_file() && self.ctr_bin().is_file()
+    }
+}
+
+impl fmt::Display for ContainerdVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "containerd {}", self.upstream())
+    }
+}
+
+/// `$LXCRI_TEST_CACHE`, default `/var/cache/lxcri-test` (the same default as scripts/lib.sh).
+pub fn test_cache() -> PathBuf {
+    std::env::var_os("LXCRI_TEST_CACHE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/lxcri-test"))
+}
+
+/// What to change from the default private configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerdOptions {
+    /// Keep the CRI plugin (off by default: it is slow to start and not needed by `ctr`). When
+    /// on, `restrict_oom_score_adj = true` is set, which these machines need.
+    pub cri: bool,
+    /// Appended verbatim to the generated config.toml (plugin sections and the like).
+    pub extra_config: String,
+    /// containerd's `--log-level` (default `info`, or env `LXCRI_TEST_CONTAINERD_LOG_LEVEL`).
+    pub log_level: Option<String>,
+}
+
+/// A private containerd. Dropping it removes the containers it still has, stops it (SIGTERM,
+/// SIGKILL after 5 s), kills the shims it started, unmounts what is left below its directory and
+/// removes the directory: also when the test panics.
+pub struct Containerd {
+    version: ContainerdVersion,
+    options: ContainerdOptions,
+    dir: Option<tempfile::TempDir>,
+    child: Option<Child>,
+    socket: PathBuf,
+    root: PathBuf,
+    state: PathBuf,
+    config: PathBuf,
+    log: PathBuf,
+}
+
+impl Containerd {
+    /// Starts containerd `v` with the default private configuration and waits until `ctr
+    /// version` answers. Panics (with containerd's log) when it does not within 20 s.
+    pub fn start(v: ContainerdVersion) -> Containerd {
+        Self::start_with(v, ContainerdOptions::default())
+    }
+
+    /// [`Containerd::start`] with options.
+    pub fn start_with(v: ContainerdVersion, options: ContainerdOptions) -> Containerd {
+        if !v.is_installed() {
+            panic!(
+                "{v}: {} or {} is missing: run scripts/setup.sh (it fetches containerd 1.7 and \
+                 2.1 into {})",
+                v.containerd_bin().display(),
+                v.ctr_bin().display(),
+                test_cache().display()
+            );
+        }
+        // /tmp and a short prefix: the socket path must stay far below 108 bytes, and the shim
+        // derives its own socket names from it.
+        let dir = tempfile::Builder::new()
+            .prefix("lxcri-")
+            .rand_bytes(6)
+            .tempdir_in("/tmp")
+            .unwrap_or_else(|e| panic!("{v}: cannot create a tempdir in /tmp: {e}"));
+        let base = dir.path().to_path_buf();
+        let mut c = Containerd {
+            version: v,
+            options,
+            socket: base.join("c.sock"),
+            root: base.join("root"),
+            state: base.join("state"),
+            config: base.join("config.toml"),
+            log: base.join("containerd.log"),
+            dir: Some(dir),
+            child: None,
+        };
+        fs::write(&c.config, c.config_toml())
+            .unwrap_or_else(|e| panic!("{v}: cannot write {}: {e}", c.config.display()));
+        // From here on Drop cleans up whatever happens.
+        c.spawn();
+        c.wait_ready();
+        c
+    }
+
+    fn config_toml(&self) -> String {
+        let base = self.dir().to_string_lossy().into_owned();
+        let mut t = format!(
+            "version = 2\n\
+             root = \"{base}/root\"\n\
+             state = \"{base}/state\"\n"
+        );
+        if !self.options.cri {
+            t.push_str("disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n");
+        }
+        t.push_str(&format!(
+            "\n[grpc]\n  address = \"{base}/c.sock\"\n\
+             \n[ttrpc]\n  address = \"{base}/c.sock.ttrpc\"\n\
+             \n[plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{base}/opt\"\n"
+        ));
+        if self.options.cri {
+            t.push_str(
+                "\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  restrict_oom_score_adj = true\n",
+            );
+        }
+        if !self.options.extra_config.is_empty() {
+            t.push('\n');
+            t.push_str(&self.options.extra_config);
+            t.push('\n');
+        }
+        t
+    }
+
+    fn spawn(&mut self) {
+        let v = self.version;
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap_or_else(|e| panic!("{v}: cannot open {}: {e}", self.log.display()));
+        let log2 = log
+            .try_clone()
+            .unwrap_or_else(|e| panic!("{v}: cannot dup the log file: {e}"));
+        let level = self
+            .options
+            .log_level
+            .clone()
+            .or_else(|| std::env::var("LXCRI_TEST_CONTAINERD_LOG_LEVEL").ok())
+            .unwrap_or_else(|| "info".to_string());
+        // The lxcri shim first, then this version's own runc shim, then the system PATH (runc).
+        let system_path = std::env::var("PATH").unwrap_or_else(|_| {
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
+        });
+        let path = format!(
+            "{}:{}:{system_path}",
+            shim_dir().display(),
+            v.bin_dir().display()
+        );
+        let child = Command::new(v.containerd_bin())
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--log-level")
+            .arg(level)
+            .env("PATH", path)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{v}: cannot start {}: {e}", v.containerd_bin().display()));
+        self.child = Some(child);
+    }
+
+    fn wait_ready(&mut self) {
+        let v = self.version;
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "{v} exited before answering ({status}); its log:\n{}",
+                        self.log()
+                    );
+                }
+            }
+            if Path::new(&self.socket).exists() {
+                let out = self.ctr_limited(&["version"], None, Duration::from_secs(5));
+                if out.status.success() {
+                    return;
+                }
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "{v} did not answer `ctr version` within {READY_TIMEOUT:?} on {}; its \
+                     log:\n{}",
+                    self.socket.display(),
+                    self.log()
+                );
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Restarts containerd with the same configuration, root and state (containers and shims
+    /// keep running), and waits until it answers again.
+    pub fn restart(&mut self) {
+        self.stop_daemon();
+        self.spawn();
+        self.wait_ready();
+    }
+
+    /// `ctr -a SOCKET -n lxcri-test ARGS` with this version's own `ctr`, stdin from /dev/null.
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        self.ctr_limited(args, None, ctr_timeout())
+    }
+
+    /// Like [`Containerd::ctr`], but panics with the command, its status, stdout and stderr (and
+    /// the end of containerd's log) when it fails. Returns stdout.
+    pub fn ctr_ok(&self, args: &[&str]) -> String {
+        let out = self.ctr(args);
+        if !out.status.success() {
+            panic!(
+                "{}: `ctr {}` failed ({})\n--- stdout:\n{}\n--- stderr:\n{}\n--- containerd log \
+                 (end):\n{}",
+                self.version,
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                tail(&self.log(), 40)
+            );
+        }
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// [`Containerd::ctr`] with `stdin` piped to ctr.
+    pub fn ctr_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        self.ctr_limited(args, Some(stdin), ctr_timeout())
+    }
+
+    fn ctr_limited(&self, args: &[&str], stdin: Option<&[u8]>, limit: Duration) -> Output {
+        let mut cmd = Command::new(self.version.ctr_bin());
+        cmd.arg("-a")
+            .arg(&self.socket)
+            .arg("-n")
+            .arg(NAMESPACE)
+            .args(args);
+        run_with_limit(&mut cmd, stdin, limit)
+    }
+
+    /// Imports the harness's busybox image (built once per test process with
+    /// `image_core::builder`) and returns its reference, `local/busybox:latest`.
+    pub fn import_busybox(&self) -> String {
+        let bytes = image::busybox_archive();
+        let tar = self.dir().join("busybox.tar");
+        fs::write(&tar, bytes).unwrap_or_else(|e| panic!("cannot write {}: {e}", tar.display()));
+        self.import_archive(&tar, image::BUSYBOX_REF);
+        let _ = fs::remove_file(&tar);
+        image::BUSYBOX_REF.to_string()
+    }
+
+    /// Imports an OCI archive (e.g. from `ImageBuilder::write_archive`) and checks that
+    /// `reference` is then listed. Panics with ctr's output otherwise.
+    pub fn import_archive(&self, tar: &Path, reference: &str) {
+        let path = tar.to_string_lossy();
+        self.ctr_ok(&["images", "import", &path]);
+        let listed = self.ctr_ok(&["images", "ls", "-q"]);
+        if !listed.lines().any(|l| l.trim() == reference) {
+            panic!(
+                "{}: imported {} but no image {reference} is listed; `ctr images ls -q` \
+                 says:\n{listed}",
+                self.version,
+                tar.display()
+            );
+        }
+    }
+
+    /// containerd's own log (stdout and stderr) so far.
+    pub fn log(&self) -> String {
+        fs::read(&self.log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_else(|e| format!("(cannot read {}: {e})", self.log.display()))
+    }
+
+    /// The gRPC socket (`ctr -a`).
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// containerd's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// containerd's state directory.
+    pub fn state(&self) -> &Path {
+        &self.state
+    }
+
+    /// The tempdir holding config, root, state, sockets and log.
+    pub fn dir(&self) -> &Path {
+        match &self.dir {
+            Some(d) => d.path(),
+            // Only None inside Drop.
+            None => Path::new("/nonexistent"),
+        }
+    }
+
+    /// The version running.
+    pub fn version(&self) -> ContainerdVersion {
+        self.version
+    }
+
+    /// containerd's pid (0 when it is not running).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// Best effort: kill and delete every task and container of the namespace, so the shims
+    /// exit and unmount their rootfs.
+    fn remove_containers(&self) {
+        let list = |what: &str| -> Vec<String> {
+            let out = self.ctr_limited(&[what, "ls", "-q"], None, CLEANUP_CTR_TIMEOUT);
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        for id in list("tasks") {
+            self.ctr_limited(
+                &["tasks", "kill", "-a", "-s", "SIGKILL", &id],
+                None,
+                CLEANUP_CTR_TIMEOUT,
+            );
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let out =
+                    self.ctr_limited(&["tasks", "delete", "-f", &id], None, CLEANUP_CTR_TIMEOUT);
+                if out.status.success() || Instant::now() >= deadline {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+        for id in list("containers") {
+            self.ctr_limited(&["containers", "delete", &id], None, CLEANUP_CTR_TIMEOUT);
+        }
+    }
+
+    /// SIGTERM, wait up to 5 s, SIGKILL; reaps the process.
+    fn stop_daemon(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Ok(None) = child.try_wait() {
+                process::signal(child.id() as i32, libc::SIGTERM);
+                let (_, killed) = process::wait_with_limit(&mut child, STOP_TIMEOUT);
+                if killed {
+                    eprintln!(
+                        "[harness] {} (pid {}) ignored SIGTERM for {STOP_TIMEOUT:?}: killed",
+                        self.version,
+                        child.id()
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let running = self
+            .child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+        if running {
+            self.remove_containers();
+        }
+        self.stop_daemon();
+        // Shims are started with `-address <our socket>`: none may outlive the test.
+        let sock = self.socket.to_string_lossy().into_owned();
+        for p in process::kill_processes_mentioning(&sock) {
+            eprintln!("[harness] killed leftover process {}: {}", p.pid, p.cmdline);
+        }
+        let Some(dir) = self.dir.take() else {
+            return;
+        };
+        let path = dir.path().to_path_buf();
+        for failure in process::unmount_below(&path) {
+            eprintln!("[harness] cannot unmount {failure}");
+        }
+        // A lazily unmounted fs may keep a file busy for a moment: retry briefly.
+        let mut last = None;
+        for attempt in 0..10 {
+            match fs::remove_dir_all(&path) {
+                Ok(()) => {
+                    last = None;
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    last = None;
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+            thread::sleep(Duration::from_millis(50 * (attempt + 1)));
+        }
+        // TempDir's own drop would retry once more and stay silent: keep it from doing so.
+        let _ = dir.keep();
+        if let Some(e) = last {
+            eprintln!(
+                "[harness] cannot remove {}: {e}; remove it by hand (umount -R, rm -rf)",
+                path.display()
+            );
+        }
+    }
+}
+
+fn ctr_timeout() -> Duration {
+    std::env::var("LXCRI_TEST_CTR_TIMEOUT")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(CTR_TIMEOUT)
+}
+
+/// The last `n` lines of `s`.
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bin_dirs_follow_the_cache_layout() {
+        assert_eq!(ContainerdVersion::V1_6.bin_dir(), PathBuf::from("/usr/bin"));
+        let d17 = ContainerdVersion::V1_7.bin_dir();
+        assert!(
+            d17.ends_with("containerd-1.7.24/usr/bin"),
+            "{}",
+            d17.display()
+        );
+        let d21 = ContainerdVersion::V2_1.bin_dir();
+        assert!(
+            d21.ends_with("containerd-2.1.9/usr/bin"),
+            "{}",
+            d21.display()
+        );
+        assert_eq!(ContainerdVersion::all().len(), 3);
+        assert_eq!(ContainerdVersion::V2_1.to_string(), "containerd 2.1.9");
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        assert_eq!(tail("a\nb\nc", 2), "b\nc");
+        assert_eq!(tail("a", 5), "a");
+        assert_eq!(tail("", 5), "");
+    }
+}
