@@ -244,3 +244,70 @@ fn leaks_finds_a_process_naming_the_id() {
     let left = wait_no_leaks(&id, Duration::from_secs(5));
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// restart() brings containerd back on the same state: a running container survives it.
+#[test]
+fn restart_keeps_running_containers() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let mut c = Containerd::start(ContainerdVersion::V1_6);
+    let image = c.import_busybox();
+    let id = unique_id("harness-restart");
+    c.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNC,
+        &image,
+        &id,
+        "/bin/sleep",
+        "300",
+    ]);
+    let before = c.pid();
+    c.restart();
+    assert_ne!(c.pid(), before, "restart must start a new containerd");
+    let tasks = c.ctr_ok(&["tasks", "ls"]);
+    assert!(
+        tasks
+            .lines()
+            .any(|l| l.contains(&id) && l.contains("RUNNING")),
+        "{id} did not survive the restart:\n{tasks}"
+    );
+    drop(c);
+    let left = wait_no_leaks(&id, Duration::from_secs(5));
+    assert!(left.is_empty(), "{id} left behind: {left:#?}");
+}
+
+/// With `cri: true` the CRI plugin loads (it needs restrict_oom_score_adj on these machines);
+/// by default it is off.
+#[test]
+fn cri_plugin_is_opt_in() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let cri_status = |c: &Containerd| -> String {
+        c.ctr_ok(&["plugins", "ls"])
+            .lines()
+            .find(|l| {
+                l.contains("io.containerd.grpc.v1") && l.split_whitespace().nth(1) == Some("cri")
+            })
+            .map(|l| l.split_whitespace().last().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    let plain = Containerd::start(ContainerdVersion::V1_6);
+    assert_ne!(cri_status(&plain), "ok", "CRI must be off by default");
+    let with_cri = Containerd::start_with(
+        ContainerdVersion::V1_6,
+        ContainerdOptions {
+            cri: true,
+            ..ContainerdOptions::default()
+        },
+    );
+    assert_eq!(
+        cri_status(&with_cri),
+        "ok",
+        "{}",
+        with_cri.ctr_ok(&["plugins", "ls"])
+    );
+}
