@@ -82,8 +82,15 @@ fn main() {
         theirs.push(size / 1e6 / t.elapsed().as_secs_f64());
         let text = String::from_utf8_lossy(&out.stdout);
         let hex = text.split_whitespace().next().unwrap_or("");
-        assert_eq!(format!("sha256:{hex}"), digest, "both must agree on the digest");
+        assert_eq!(
+            format!("sha256:{hex}"),
+            digest,
+            "both must agree on the digest"
+        );
     }
     let (x, y) = (median(ours), median(theirs));
-    println!("verify: {x:.0} MB/s, sha256sum: {y:.0} MB/s, ratio {:.2}", x / y);
+    println!(
+        "verify: {x:.0} MB/s, sha256sum: {y:.0} MB/s, ratio {:.2}",
+        x / y
+    );
 }

@@ -160,8 +160,22 @@ impl ImageBuilder {
     }
 
     /// Writes an OCI image layout into `dir` (created; must not exist or be empty).
+    ///
+    /// On error nothing it wrote is left behind.
     pub fn write_layout(&self, dir: &Path) -> Result<BuiltImage, BuildError> {
         let (full_name, tag) = split_name(&self.name)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let meta =
+                fs::metadata(layer).map_err(io_err(format!("layer {i}: cannot read"), layer))?;
+            if !meta.is_dir() {
+                return Err(BuildError::Io {
+                    what: format!("layer {i}: not a directory (give one directory per layer):"),
+                    path: layer.clone(),
+                    source: io::Error::from(io::ErrorKind::InvalidInput),
+                });
+            }
+        }
+        // Never write into (or clean up) a directory that holds anything already.
         if dir.exists() {
             let mut entries = fs::read_dir(dir).map_err(io_err("cannot read output dir", dir))?;
             if entries.next().is_some() {
@@ -170,6 +184,26 @@ impl ImageBuilder {
                 });
             }
         }
+        let existed = dir.exists();
+        let result = self.write_layout_inner(dir, full_name, tag);
+        if result.is_err() {
+            if existed {
+                let _ = fs::remove_dir_all(dir.join("blobs"));
+                let _ = fs::remove_file(dir.join("index.json"));
+                let _ = fs::remove_file(dir.join("oci-layout"));
+            } else {
+                let _ = fs::remove_dir_all(dir);
+            }
+        }
+        result
+    }
+
+    fn write_layout_inner(
+        &self,
+        dir: &Path,
+        full_name: String,
+        tag: String,
+    ) -> Result<BuiltImage, BuildError> {
         let blobs = dir.join("blobs").join("sha256");
         fs::create_dir_all(&blobs).map_err(io_err("cannot create", &blobs))?;
 

@@ -139,6 +139,9 @@ fn fixed_mtime_builds_are_reproducible_and_chain_ids_match() {
     // A second write into a non-empty directory is refused, not merged.
     let e = b.write_layout(&t.path().join("a")).unwrap_err();
     assert!(e.to_string().contains("not empty"), "{e}");
+    // ... and the layout already there is untouched.
+    let report = Layout::open(&t.path().join("a")).unwrap().verify();
+    assert!(report.is_clean(), "{}", report.problems);
 }
 
 #[test]
@@ -167,6 +170,24 @@ fn bad_inputs_are_errors_naming_the_input() {
         .write_layout(&t.path().join("o"))
         .unwrap_err();
     assert!(e.to_string().contains("nope"), "{e}");
+    assert!(
+        !t.path().join("o").exists(),
+        "nothing is left after a failed build"
+    );
+    // A bad second layer is found before anything is written.
+    let good = t.path().join("good");
+    fs::create_dir_all(&good).unwrap();
+    let e = ImageBuilder::new("local/x")
+        .layer_dir(&good)
+        .layer_dir(t.path().join("nope2"))
+        .write_archive(&t.path().join("o.tar"))
+        .unwrap_err();
+    assert!(e.to_string().contains("layer 1"), "{e}");
+    let left: Vec<_> = fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("good")]);
     for bad in ["", "a b", "x@sha256:00", "repo:"] {
         assert!(split_name(bad).is_err(), "{bad:?}");
     }
