@@ -138,7 +138,7 @@ fn mkfifo(path: &Path) -> Result<()> {
     nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .map_err(|e| Error::Internal(format!("mkfifo {}: {e}", path.display())))?;
     // The init writes to it after switching to the container's user.
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o622))
         .map_err(|e| Error::io(format!("chmod {}", path.display()), e))
 }
 
@@ -275,7 +275,7 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
             req.id
         )));
     }
-    let spec = read_spec(&req.bundle)?;
+    let mut spec = read_spec(&req.bundle)?;
     let paths = Paths::new(cfg, &req.namespace, &req.id, &req.bundle);
     let init_path = cfg.init_path();
     if !init_path.is_file() {
@@ -344,7 +344,12 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
         Some(prepared)
     };
 
-    // The LXC config.
+    // The LXC config. Mount destinations are resolved inside the mounted rootfs first (symlinks
+    // such as /var/run -> /run followed there, never out of it).
+    let bad_spec =
+        |e: lxcconf::TranslateError| Error::InvalidArgument(format!("container {}: {e}", req.id));
+    lxcconf::resolve_mount_destinations(&mut spec, &rootfs_path).map_err(bad_spec)?;
+    let file_bind_sources = lxcconf::file_bind_sources(&spec, &rootfs_path);
     let opts = lxcconf::Options {
         rootfs: rootfs_path,
         init_path,
@@ -354,10 +359,8 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
         log_level: cfg.lxc_log_level.to_ascii_uppercase(),
         known_fs_types: host::filesystems(),
         host_has_apparmor: host::has_apparmor(),
-        file_bind_sources: file_bind_sources(&spec, &req.bundle),
+        file_bind_sources,
     };
-    let bad_spec =
-        |e: lxcconf::TranslateError| Error::InvalidArgument(format!("container {}: {e}", req.id));
     let lxc = lxcconf::translate(&spec, &opts).map_err(bad_spec)?;
     lxcconf::check_mount_targets(&opts.rootfs, &lxc).map_err(bad_spec)?;
     write_file(&paths.dir.join("config"), lxc.render().as_bytes())?;
@@ -433,38 +436,6 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
     save_state(&created)?;
     undo.disarm();
     Ok(created)
-}
-
-/// The sources of the spec's bind mounts that are not directories (a bind of a file needs a
-/// file to mount on).
-fn file_bind_sources(
-    spec: &oci_spec::runtime::Spec,
-    bundle: &Path,
-) -> std::collections::BTreeSet<PathBuf> {
-    let mut out = std::collections::BTreeSet::new();
-    for m in spec.mounts().iter().flatten() {
-        let is_bind = m.typ().as_deref() == Some("bind")
-            || m.options()
-                .iter()
-                .flatten()
-                .any(|o| o == "bind" || o == "rbind");
-        let Some(src) = m.source() else { continue };
-        if !is_bind {
-            continue;
-        }
-        let path = if src.is_absolute() {
-            src.clone()
-        } else {
-            bundle.join(src)
-        };
-        if std::fs::metadata(&path)
-            .map(|md| !md.is_dir())
-            .unwrap_or(false)
-        {
-            out.insert(path);
-        }
-    }
-    out
 }
 
 fn write_file(path: &Path, data: &[u8]) -> Result<()> {
@@ -567,13 +538,24 @@ pub fn cleanup(
     rootfs: Option<&PreparedRootfs>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    for pid in [init_pid, monitor_pid] {
-        if pid_alive(pid) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
+    // Kill the init and let LXC's monitor tear the container down (cgroups included); the
+    // monitor itself is killed only if it does not go by itself.
+    let cgroups: Vec<PathBuf> = [init_pid, monitor_pid]
+        .iter()
+        .flat_map(|&p| host::cgroup_dirs(p))
+        .collect();
+    if pid_alive(init_pid) && host::children(monitor_pid).contains(&init_pid) {
+        let _ = kill(Pid::from_raw(init_pid), Signal::SIGKILL);
     }
     if !wait_gone(monitor_pid, Duration::from_secs(3)) {
-        problems.push(format!("LXC monitor {monitor_pid} did not exit"));
+        let _ = kill(Pid::from_raw(monitor_pid), Signal::SIGKILL);
+        if !wait_gone(monitor_pid, Duration::from_secs(1)) {
+            problems.push(format!("LXC monitor {monitor_pid} did not exit"));
+        }
+    }
+    // What LXC could not remove (its monitor was killed): empty cgroups.
+    for dir in &cgroups {
+        let _ = std::fs::remove_dir(dir);
     }
     if let Some(r) = rootfs {
         if let Err(e) = layerfs::PassThrough.release(r) {

@@ -68,6 +68,45 @@ pub fn cgroup_pids(pid: i32) -> Vec<i32> {
     vec![pid]
 }
 
+/// The cgroup directories of `pid` in every mounted hierarchy (v1 controllers and v2), from
+/// `/proc/PID/cgroup`. Only those that exist; the root cgroup is never returned.
+pub fn cgroup_dirs(pid: i32) -> Vec<std::path::PathBuf> {
+    let Ok(cg) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for line in cg.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(ctrl), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        if path == "/" || path.is_empty() {
+            continue;
+        }
+        let roots: Vec<String> = if ctrl.is_empty() {
+            vec!["/sys/fs/cgroup/unified".into(), "/sys/fs/cgroup".into()]
+        } else {
+            let first = ctrl
+                .split(',')
+                .next()
+                .unwrap_or(ctrl)
+                .trim_start_matches("name=");
+            vec![
+                format!("/sys/fs/cgroup/{first}"),
+                format!("/sys/fs/cgroup/{ctrl}"),
+            ]
+        };
+        for root in roots {
+            let dir = std::path::PathBuf::from(format!("{root}{path}"));
+            if dir.join("cgroup.procs").exists() && !out.contains(&dir) {
+                out.push(dir);
+                break;
+            }
+        }
+    }
+    out
+}
+
 /// The children of `pid` (`/proc/PID/task/PID/children`, or a scan of /proc).
 pub fn children(pid: i32) -> Vec<i32> {
     if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {

@@ -1,0 +1,654 @@
+//! The container lifecycle through `ctr`, as a user runs it, on containerd 1.6, 1.7 and 2.1 with
+//! the lxcri shim: each test below runs once per containerd version.
+
+use integration::process::wait_with_limit;
+use integration::{leaks, require_root_or_skip, unique_id, Containerd, ContainerdVersion};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const RUNTIME: &str = "io.containerd.lxcri.v2";
+
+/// One `#[test]` per containerd version for each scenario.
+macro_rules! per_version {
+    ($($name:ident),* $(,)?) => {
+        mod v1_6 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V1_6, super::$name) } )* }
+        mod v1_7 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V1_7, super::$name) } )* }
+        mod v2_1 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V2_1, super::$name) } )* }
+    };
+}
+
+per_version!(
+    run_rm_passes_streams_and_exit_status,
+    stdin_reaches_the_container_and_ends_at_eof,
+    sigkill_gives_137,
+    detached_task_ls_kill_delete,
+    kill_all_signals_every_process,
+    create_then_start,
+    process_spec_is_applied,
+    resources_land_in_the_cgroup,
+    events_are_published,
+    bad_input_fails_clearly_and_leaves_nothing,
+    shim_killed_then_delete_cleans_up,
+    runtime_config_path_is_honoured,
+);
+
+fn run(v: ContainerdVersion, scenario: fn(&Containerd)) {
+    if !require_root_or_skip() {
+        return;
+    }
+    let cd = Containerd::start(v);
+    cd.import_busybox();
+    scenario(&cd);
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn assert_clean(id: &str) {
+    // The shim exits asynchronously after Shutdown: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = leaks(id);
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("container {id} left things behind:\n{}", left.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `ctr task ls` status and pid of `id`.
+fn task(cd: &Containerd, id: &str) -> Option<(u32, String)> {
+    let out = cd.ctr_ok(&["task", "ls"]);
+    out.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.first() == Some(&id)).then(|| (f[1].parse().unwrap_or(0), f[2].to_string()))
+    })
+}
+
+fn wait_status(cd: &Containerd, id: &str, want: &str) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some((pid, s)) = task(cd, id) {
+            if s == want {
+                return pid;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "task {id} never became {want}: {:?}",
+            task(cd, id)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn run_rm_passes_streams_and_exit_status(cd: &Containerd) {
+    let id = unique_id("rm");
+    let o = cd.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        integration::BUSYBOX_REF,
+        &id,
+        "/bin/sh",
+        "-c",
+        "echo out; echo err >&2; exit 42",
+    ]);
+    assert_eq!(o.status.code(), Some(42), "stderr: {}", stderr(&o));
+    assert_eq!(stdout(&o), "out\n");
+    assert!(stderr(&o).contains("err"), "stderr: {}", stderr(&o));
+    assert!(!stdout(&o).contains("err"), "stderr leaked into stdout");
+    assert_clean(&id);
+
+    let id = unique_id("rm0");
+    let o = cd.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        integration::BUSYBOX_REF,
+        &id,
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    assert_clean(&id);
+
+    // A large output arrives complete.
+    let id = unique_id("big");
+    let o = cd.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        integration::BUSYBOX_REF,
+        &id,
+        "sh",
+        "-c",
+        "seq 1 20000",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let lines: Vec<&str> = std::str::from_utf8(&o.stdout).unwrap().lines().collect();
+    assert_eq!(lines.len(), 20000);
+    assert_eq!(lines.last(), Some(&"20000"));
+    assert_clean(&id);
+}
+
+fn stdin_reaches_the_container_and_ends_at_eof(cd: &Containerd) {
+    let id = unique_id("in");
+    let o = cd.ctr_stdin(
+        &[
+            "run",
+            "--rm",
+            "--runtime",
+            RUNTIME,
+            integration::BUSYBOX_REF,
+            &id,
+            "cat",
+        ],
+        b"data\nmore\n",
+    );
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    assert_eq!(stdout(&o), "data\nmore\n");
+    assert_clean(&id);
+}
+
+/// Runs `ctr run --rm` in the background, kills the task with `signal`, returns ctr's status.
+fn killed_foreground(cd: &Containerd, id: &str, signal: &str, cmd: &[&str]) -> Option<i32> {
+    let mut args = vec![
+        "-a".to_string(),
+        cd.socket().display().to_string(),
+        "-n".into(),
+        integration::NAMESPACE.into(),
+    ];
+    for a in [
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        integration::BUSYBOX_REF,
+        id,
+    ] {
+        args.push(a.into());
+    }
+    args.extend(cmd.iter().map(|s| s.to_string()));
+    let mut child = Command::new(cd.version().ctr_bin())
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ctr runs");
+    wait_status(cd, id, "RUNNING");
+    cd.ctr_ok(&["task", "kill", "-s", signal, id]);
+    let (status, timed_out) = wait_with_limit(&mut child, Duration::from_secs(20));
+    assert!(!timed_out, "ctr run did not end after kill -s {signal}");
+    status.code()
+}
+
+fn sigkill_gives_137(cd: &Containerd) {
+    let id = unique_id("k9");
+    assert_eq!(
+        killed_foreground(cd, &id, "SIGKILL", &["sleep", "300"]),
+        Some(137)
+    );
+    assert_clean(&id);
+    // SIGTERM reaches a PID 1 that handles it (the kernel drops it otherwise, as with runc).
+    let id = unique_id("k15");
+    let code = killed_foreground(
+        cd,
+        &id,
+        "SIGTERM",
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 143' TERM; while :; do sleep 0.05; done",
+        ],
+    );
+    assert_eq!(code, Some(143));
+    assert_clean(&id);
+}
+
+fn detached_task_ls_kill_delete(cd: &Containerd) {
+    let id = unique_id("det");
+    cd.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        integration::BUSYBOX_REF,
+        &id,
+        "sleep",
+        "300",
+    ]);
+    let pid = wait_status(cd, &id, "RUNNING");
+    assert!(pid > 1, "task pid {pid}");
+    // The pid is the container's PID 1, in a PID namespace of its own.
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).unwrap();
+    assert_ne!(ns(&pid.to_string()), ns("self"));
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let nspid = status.lines().find(|l| l.starts_with("NSpid:")).unwrap();
+    assert!(nspid.trim_end().ends_with("\t1"), "{nspid}");
+    // It is a real LXC container, visible to LXC's tools on lxcri's LXC path.
+    let lxcpath = format!("/run/lxcri/{}", integration::NAMESPACE);
+    let info = Command::new("lxc-info")
+        .args(["-P", &lxcpath, "-n", &id, "-s", "-p"])
+        .output()
+        .unwrap();
+    let info = stdout(&info);
+    assert!(
+        info.contains("RUNNING") && info.contains(&pid.to_string()),
+        "lxc-info: {info}"
+    );
+    // ps lists the container's process.
+    let ps = cd.ctr_ok(&["task", "ps", &id]);
+    assert!(ps.contains(&pid.to_string()), "{ps}");
+    // Delete of a running task is refused.
+    let o = cd.ctr(&["task", "delete", &id]);
+    assert!(!o.status.success());
+    cd.ctr_ok(&["task", "kill", "-s", "SIGKILL", &id]);
+    wait_status(cd, &id, "STOPPED");
+    // Kill of an exited task: not found.
+    let o = cd.ctr(&["task", "kill", "-s", "SIGKILL", &id]);
+    assert!(!o.status.success(), "kill of a stopped task succeeded");
+    cd.ctr_ok(&["task", "delete", &id]);
+    cd.ctr_ok(&["container", "rm", &id]);
+    assert_clean(&id);
+}
+
+fn kill_all_signals_every_process(cd: &Containerd) {
+    let id = unique_id("all");
+    cd.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        integration::BUSYBOX_REF,
+        &id,
+        "sh",
+        "-c",
+        "sleep 300 & sleep 301 & wait",
+    ]);
+    let pid = wait_status(cd, &id, "RUNNING");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cd.ctr_ok(&["task", "ps", &id]).lines().count() < 4 {
+        assert!(Instant::now() < deadline, "children never appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ps = cd.ctr_ok(&["task", "ps", &id]);
+    assert_eq!(
+        ps.lines().count(),
+        4,
+        "header + sh + 2 sleeps, and nothing of lxcri's: {ps}"
+    );
+    cd.ctr_ok(&["task", "kill", "--all", "-s", "SIGKILL", &id]);
+    wait_status(cd, &id, "STOPPED");
+    assert!(!integration::process::alive_not_zombie(pid as i32));
+    cd.ctr_ok(&["task", "delete", &id]);
+    cd.ctr_ok(&["container", "rm", &id]);
+    assert_clean(&id);
+}
+
+fn create_then_start(cd: &Containerd) {
+    let id = unique_id("cs");
+    // (ctr container create would take a `-c` of the command as its own --config flag.)
+    cd.ctr_ok(&[
+        "container",
+        "create",
+        "--runtime",
+        RUNTIME,
+        integration::BUSYBOX_REF,
+        &id,
+        "sleep",
+        "300",
+    ]);
+    // ctr task start creates and starts the task; -d returns at once.
+    cd.ctr_ok(&["task", "start", "-d", &id]);
+    wait_status(cd, &id, "RUNNING");
+    cd.ctr_ok(&["task", "kill", "-s", "SIGKILL", &id]);
+    wait_status(cd, &id, "STOPPED");
+    cd.ctr_ok(&["task", "delete", &id]);
+    cd.ctr_ok(&["container", "rm", &id]);
+    assert_clean(&id);
+}
+
+fn process_spec_is_applied(cd: &Containerd) {
+    let id = unique_id("spec");
+    let script = "echo env=$FOO; echo cwd=$(pwd); echo uid=$(id -u) gid=$(id -g) groups=$(id -G); \
+                  echo host=$(hostname); grep CapEff /proc/self/status; grep NoNewPrivs /proc/self/status; \
+                  touch /rootfs-write 2>/dev/null && echo rw || echo ro";
+    // ctr 1.6 has no --user and no --hostname: there the process runs as root, hostname unset.
+    let with_user = cd.version() != ContainerdVersion::V1_6;
+    let mut args = vec![
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--env",
+        "FOO=bar baz",
+        "--cwd",
+        "/tmp",
+    ];
+    if with_user {
+        args.extend(["--user", "65534:65534", "--hostname", "box"]);
+    }
+    args.extend([
+        "--cap-drop",
+        "CAP_NET_RAW",
+        "--read-only",
+        integration::BUSYBOX_REF,
+        &id,
+        "sh",
+        "-c",
+        script,
+    ]);
+    let o = cd.ctr(&args);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    assert!(out.contains("env=bar baz\n"), "{out}");
+    assert!(out.contains("cwd=/tmp\n"), "{out}");
+    if with_user {
+        assert!(out.contains("host=box\n"), "{out}");
+        assert!(out.contains("uid=65534 gid=65534"), "{out}");
+        // A non-root user gets an empty effective set (its bounding set keeps the rest).
+        assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
+    } else {
+        assert!(out.contains("uid=0 gid=0"), "{out}");
+    }
+    assert!(out.contains("NoNewPrivs:\t1"), "{out}");
+    assert!(out.contains("ro\n"), "read-only rootfs was writable: {out}");
+    assert_clean(&id);
+
+    // As root: ctr's default capabilities minus CAP_NET_RAW (bit 13).
+    let id = unique_id("caps");
+    let o = cd.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--cap-drop",
+        "CAP_NET_RAW",
+        integration::BUSYBOX_REF,
+        &id,
+        "grep",
+        "CapBnd",
+        "/proc/self/status",
+    ]);
+    let bnd = u64::from_str_radix(stdout(&o).split_whitespace().last().unwrap_or("0"), 16).unwrap();
+    assert_eq!(
+        bnd & (1 << 13),
+        0,
+        "CAP_NET_RAW still in the bounding set: {bnd:x}"
+    );
+    assert_ne!(bnd & (1 << 0), 0, "CAP_CHOWN missing: {bnd:x}");
+    assert_clean(&id);
+}
+
+fn resources_land_in_the_cgroup(cd: &Containerd) {
+    let id = unique_id("cg");
+    cd.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        "--memory-limit",
+        "67108864",
+        "--cpus",
+        "0.5",
+        integration::BUSYBOX_REF,
+        &id,
+        "sleep",
+        "300",
+    ]);
+    let pid = wait_status(cd, &id, "RUNNING");
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    // ctr's cgroupsPath is /<namespace>/<id>.
+    let want = format!("/{}/{}", integration::NAMESPACE, id);
+    assert!(cgroup.contains(&want), "{cgroup}");
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if v2 {
+        let max = std::fs::read_to_string(format!("/sys/fs/cgroup{want}/memory.max")).unwrap();
+        assert_eq!(max.trim(), "67108864");
+        let cpu = std::fs::read_to_string(format!("/sys/fs/cgroup{want}/cpu.max")).unwrap();
+        assert_eq!(cpu.trim(), "50000 100000");
+    } else {
+        let max =
+            std::fs::read_to_string(format!("/sys/fs/cgroup/memory{want}/memory.limit_in_bytes"))
+                .unwrap();
+        assert_eq!(max.trim(), "67108864");
+        let quota =
+            std::fs::read_to_string(format!("/sys/fs/cgroup/cpu{want}/cpu.cfs_quota_us")).unwrap();
+        assert_eq!(quota.trim(), "50000");
+    }
+    cd.ctr_ok(&["task", "kill", "-s", "SIGKILL", &id]);
+    wait_status(cd, &id, "STOPPED");
+    cd.ctr_ok(&["task", "delete", &id]);
+    cd.ctr_ok(&["container", "rm", &id]);
+    assert_clean(&id);
+}
+
+fn events_are_published(cd: &Containerd) {
+    let id = unique_id("ev");
+    let mut events = Command::new(cd.version().ctr_bin())
+        .args(["-a", &cd.socket().display().to_string(), "events"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let o = cd.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        integration::BUSYBOX_REF,
+        &id,
+        "sh",
+        "-c",
+        "exit 7",
+    ]);
+    assert_eq!(o.status.code(), Some(7));
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = events.kill();
+    let out = events.wait_with_output().unwrap();
+    let text = stdout(&out);
+    let mine: Vec<&str> = text.lines().filter(|l| l.contains(&id)).collect();
+    let pos = |topic: &str| {
+        mine.iter()
+            .position(|l| l.contains(topic))
+            .unwrap_or_else(|| panic!("no {topic} for {id} in:\n{text}"))
+    };
+    let (c, s, e, d) = (
+        pos("/tasks/create"),
+        pos("/tasks/start"),
+        pos("/tasks/exit"),
+        pos("/tasks/delete"),
+    );
+    assert!(
+        c < s && s < e && e < d,
+        "events out of order:\n{}",
+        mine.join("\n")
+    );
+    assert!(
+        mine[e].contains("exit_status:7")
+            || mine[e].contains("exit_status\":7")
+            || mine[e].contains("exit_status: 7"),
+        "{}",
+        mine[e]
+    );
+    assert!(mine[e].contains("exited_at"), "{}", mine[e]);
+    assert_clean(&id);
+}
+
+fn bad_input_fails_clearly_and_leaves_nothing(cd: &Containerd) {
+    // A command that does not exist: Create fails, naming it.
+    let id = unique_id("bad1");
+    let o = cd.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        integration::BUSYBOX_REF,
+        &id,
+        "/no/such/binary",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("/no/such/binary"),
+        "stderr: {}",
+        stderr(&o)
+    );
+    let _ = cd.ctr(&["container", "rm", &id]);
+    assert_clean(&id);
+
+    // A mount of a filesystem type this kernel does not know.
+    let id = unique_id("bad2");
+    let o = cd.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--mount",
+        "type=nosuchfs,src=none,dst=/mnt,options=rw",
+        integration::BUSYBOX_REF,
+        &id,
+        "true",
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("nosuchfs") && err.contains("mounts["),
+        "stderr: {err}"
+    );
+    let _ = cd.ctr(&["container", "rm", &id]);
+    assert_clean(&id);
+
+    // A working directory that cannot be entered is reported at Create, not after Start.
+    let id = unique_id("bad3");
+    let o = cd.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--cwd",
+        "/etc/passwd",
+        integration::BUSYBOX_REF,
+        &id,
+        "true",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("/etc/passwd"), "stderr: {}", stderr(&o));
+    let _ = cd.ctr(&["container", "rm", &id]);
+    assert_clean(&id);
+}
+
+fn shim_killed_then_delete_cleans_up(cd: &Containerd) {
+    let id = unique_id("crash");
+    cd.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        integration::BUSYBOX_REF,
+        &id,
+        "sleep",
+        "300",
+    ]);
+    wait_status(cd, &id, "RUNNING");
+    let shims: Vec<_> = integration::process::processes_mentioning(&id)
+        .into_iter()
+        .filter(|p| {
+            p.cmdline.contains("containerd-shim-lxcri-v2") && !p.cmdline.contains("__lxcri_monitor")
+        })
+        .collect();
+    assert_eq!(shims.len(), 1, "{shims:?}");
+    integration::process::signal(shims[0].pid, libc::SIGKILL);
+    // containerd notices the dead shim and runs `containerd-shim-lxcri-v2 delete`, which must
+    // remove the container within its 5 s limit.
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(15);
+    loop {
+        let o = cd.ctr(&["task", "delete", "-f", &id]);
+        if !o.status.success()
+            && (stderr(&o).contains("not found") || stderr(&o).contains("no running task"))
+        {
+            break;
+        }
+        if o.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "task never went away: {}",
+            stderr(&o)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = cd.ctr(&["container", "rm", &id]);
+    assert_clean(&id);
+}
+
+fn runtime_config_path_is_honoured(cd: &Containerd) {
+    // ctr passes --runtime-config-path in the runtime options; lxcri reads its config from it.
+    let dir = tempfile::tempdir().unwrap();
+    let lxc_root = dir.path().join("lxc");
+    let cfg = dir.path().join("lxcri.toml");
+    std::fs::write(&cfg, format!("lxc_root = \"{}\"\n", lxc_root.display())).unwrap();
+    let id = unique_id("cfg");
+    let cfg_s = cfg.display().to_string();
+    cd.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        "--runtime-config-path",
+        &cfg_s,
+        integration::BUSYBOX_REF,
+        &id,
+        "sleep",
+        "300",
+    ]);
+    wait_status(cd, &id, "RUNNING");
+    let lxc_dir = lxc_root.join(integration::NAMESPACE).join(&id);
+    assert!(
+        lxc_dir.join("config").is_file(),
+        "{} has no LXC config",
+        lxc_dir.display()
+    );
+    cd.ctr_ok(&["task", "kill", "-s", "SIGKILL", &id]);
+    wait_status(cd, &id, "STOPPED");
+    cd.ctr_ok(&["task", "delete", &id]);
+    cd.ctr_ok(&["container", "rm", &id]);
+    assert!(!lxc_dir.exists());
+    assert_clean(&id);
+
+    // A config file that is wrong fails Create and names the file and the key.
+    std::fs::write(&cfg, "lxc_root = \"relative\"\n").unwrap();
+    let id = unique_id("cfgbad");
+    let o = cd.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--runtime-config-path",
+        &cfg_s,
+        integration::BUSYBOX_REF,
+        &id,
+        "true",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("lxc_root") && stderr(&o).contains("lxcri.toml"),
+        "stderr: {}",
+        stderr(&o)
+    );
+    let _ = cd.ctr(&["container", "rm", &id]);
+    assert_clean(&id);
+}
