@@ -12,6 +12,7 @@ export LXCRI_TEST_CACHE
 
 # The containerd versions the integration tests run against, besides the system 1.6 one:
 # "short-version  exact Debian version  suites to try (first that has it wins)".
+# shellcheck disable=SC2034 # used by setup.sh
 LXCRI_CONTAINERD_EXTRA=(
     "1.7.24 1.7.24~ds1-6+deb13u1 trixie"
     "2.1.9 2.1.9+ds1-5 sid unstable"
@@ -58,6 +59,7 @@ debian_mirrors() {
     codename="$(host_codename)"
     {
         # apt's own parser understands both the one-line and the deb822 formats.
+        # shellcheck disable=SC2016 # $(...) are apt's format fields, not shell
         apt-get indextargets --no-release-info \
             --format '$(TARGET_OF) $(RELEASE) $(COMPONENT) $(REPO_URI)' 2>/dev/null |
             awk -v s="$codename" '$1 == "deb" && $2 == s && $3 == "main" { print $4 }' || true

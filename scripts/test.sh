@@ -39,6 +39,7 @@ step() {
     printf '=== %s: exit %d after %s\n' "$name" "$rc" "$t" >&2
 }
 
+# shellcheck disable=SC2317 # called through step
 fuzz_build() {
     if [[ ! -d fuzz ]]; then
         echo "fuzz/ does not exist yet: skipping the fuzz build" >&2
@@ -51,7 +52,8 @@ step setup scripts/setup.sh
 step build scripts/build.sh
 step fmt cargo fmt --all --check
 step clippy cargo clippy --workspace --all-targets -- -D warnings
-step test cargo test --workspace
+# --no-fail-fast: one failing test binary must not hide the results of the others.
+step test cargo test --workspace --no-fail-fast
 step fuzz-build fuzz_build
 
 total=$(($(now_ms) - total_start))
