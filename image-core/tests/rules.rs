@@ -238,6 +238,11 @@ fn digest_grammar_and_registered_algorithms() {
     );
     bad(
         Kind::Descriptor,
+        &with(descriptor(), "/digest", Some(json!("sha384:abc"))),
+        "descriptor: digest: \"sha384:abc\" is not 96 lowercase hex characters",
+    );
+    bad(
+        Kind::Descriptor,
         &with(descriptor(), "/digest", Some(json!("sha256:+ab"))),
         "descriptor: digest: \"sha256:+ab\" has an invalid encoded part: expected one or more of \
          a-z A-Z 0-9 = _ -",
