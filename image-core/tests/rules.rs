@@ -438,6 +438,24 @@ fn platform_needs_architecture_and_os() {
 }
 
 #[test]
+fn docker_manifest_list_entries_need_a_platform() {
+    let list = with(
+        index(),
+        "/mediaType",
+        Some(json!(media::DOCKER_MANIFEST_LIST)),
+    );
+    ok(Kind::Index, &list);
+    // OCI indexes do not require it.
+    ok(Kind::Index, &with(index(), "/manifests/0/platform", None));
+    bad(
+        Kind::Index,
+        &with(list, "/manifests/0/platform", None),
+        "index: manifests[0].platform: is required in the entries of a Docker manifest list \
+         (\"application/vnd.docker.distribution.manifest.list.v2+json\")",
+    );
+}
+
+#[test]
 fn config_requires_os_architecture_rootfs() {
     bad(
         Kind::Config,

@@ -260,10 +260,24 @@ pub(crate) fn index(w: &mut Walker, v: &Value, expected: Option<&str>) {
         expected,
     );
     artifact_type(w, m);
+    // Docker's manifest list requires a platform in every entry (OCI makes it optional).
+    let docker = m.get("mediaType").and_then(Value::as_str) == Some(media::DOCKER_MANIFEST_LIST);
     w.required(m, "manifests", |w, v| {
         let items = w.array(v)?;
         for (i, item) in items.iter().enumerate() {
-            w.at_index(i, |w| descriptor(w, item));
+            w.at_index(i, |w| {
+                descriptor(w, item);
+                if let (true, Some(entry)) = (docker, item.as_object()) {
+                    if !entry.contains_key("platform") {
+                        w.at("platform", |w| {
+                            w.report(format!(
+                                "is required in the entries of a Docker manifest list ({:?})",
+                                media::DOCKER_MANIFEST_LIST
+                            ))
+                        });
+                    }
+                }
+            });
         }
         Some(())
     });

@@ -2,6 +2,7 @@
 
 use crate::problem::{Problem, Problems};
 use serde_json::{Map, Value};
+use std::fmt::Write as _;
 
 /// Walks one document: knows its name, the current JSON path, and the problems found so far.
 pub(crate) struct Walker {
@@ -72,9 +73,8 @@ impl Walker {
             }
             self.path.push_str(key);
         } else {
-            self.path.push('[');
-            self.path.push_str(&format!("{key:?}"));
-            self.path.push(']');
+            // Writing to a String cannot fail.
+            let _ = write!(self.path, "[{key:?}]");
         }
         let r = f(self);
         self.path.truncate(len);
@@ -84,7 +84,7 @@ impl Walker {
     /// Runs `f` with `[i]` appended to the path.
     pub(crate) fn at_index<R>(&mut self, i: usize, f: impl FnOnce(&mut Walker) -> R) -> R {
         let len = self.path.len();
-        self.path.push_str(&format!("[{i}]"));
+        let _ = write!(self.path, "[{i}]");
         let r = f(self);
         self.path.truncate(len);
         r
