@@ -1,7 +1,37 @@
 //! Validation of OCI image-spec documents (v1.1, v1.0.2) and Docker schema 2 documents.
 //!
 //! Validation walks the raw JSON (so every problem gets a JSON path, and all of them are
-//! reported), then decodes into `oci-spec`'s types, which the rest of lxcri uses.
+//! reported), then decodes into `oci-spec`'s types, which the rest of lxcri uses. A JSON syntax
+//! error is one problem with its line and column. Nothing panics, whatever the bytes.
+//!
+//! What [`validate`] checks, per kind:
+//!
+//! - every descriptor: `mediaType` (RFC 6838 `type/subtype`), `digest` (see [`crate::digest`]),
+//!   `size` (a non-negative integer), `urls` (RFC 3986 URIs), `annotations` (non-empty keys,
+//!   string values), `artifactType`, `platform` (`architecture` and `os` required), `data`
+//!   (padded base64 whose decoded length is `size` and, for sha256/sha512, whose digest is
+//!   `digest`); a descriptor of the empty type `application/vnd.oci.empty.v1+json` must have
+//!   the digest and size of `{}`;
+//! - manifests: `schemaVersion` 2, the document's `mediaType` (optional, as in v1.0) is a
+//!   manifest type and agrees with `expected_media_type`, `config`, at least one layer,
+//!   `subject`, and `artifactType` when the config is the empty descriptor;
+//! - indexes: likewise, with `manifests`; Docker manifest lists need a platform per entry;
+//! - configs: `architecture`, `os`, `rootfs.type == "layers"`, `rootfs.diff_ids` digests,
+//!   `config.Env` entries `KEY=value`, the types of every known field (Docker's `null` for unset
+//!   lists and maps is accepted, as the image-spec schema does), RFC 3339 `created` dates;
+//! - `oci-layout`: `imageLayoutVersion` is `"1.0.0"`.
+//!
+//! Decisions, where the spec leaves room:
+//!
+//! - Unregistered digest algorithms that follow the grammar are **accepted** (the spec's own
+//!   validator accepts `multihash+base58:…`); they cannot be verified, which [`check_blob`] and
+//!   [`crate::digest::verify`] report as "unregistered digest algorithm".
+//! - Layer media types are not restricted by [`validate`] (artifacts and attestations carry other
+//!   content, and the spec's vectors accept it); [`check_layers_runnable`] checks that a manifest
+//!   is an image lxcri can unpack.
+//! - History entries against `diff_ids` are counted by [`check_history`], not by [`validate`]: the
+//!   spec's own example config would fail that count.
+//! - Unknown fields are ignored, as the spec requires.
 
 mod formats;
 mod rules;
