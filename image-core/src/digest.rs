@@ -21,6 +21,7 @@
 //! [`DigestError::Unregistered`] ("unregistered digest algorithm"), which callers that read
 //! blobs (the layout reader) must treat as an error.
 
+use crate::validate::walker::quote_short as q;
 use sha2::{Digest as _, Sha256, Sha512};
 use std::fmt;
 
@@ -98,24 +99,31 @@ impl fmt::Display for DigestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DigestError::MissingColon(d) => {
-                write!(f, "{d:?} is not a digest: expected \"algorithm:encoded\"")
+                write!(
+                    f,
+                    "{} is not a digest: expected \"algorithm:encoded\"",
+                    q(d)
+                )
             }
             DigestError::BadAlgorithm(d) => write!(
                 f,
-                "{d:?} has an invalid algorithm: expected lowercase letters and digits \
-                 separated by single '+', '.', '_' or '-'"
+                "{} has an invalid algorithm: expected lowercase letters and digits \
+                 separated by single '+', '.', '_' or '-'",
+                q(d)
             ),
             DigestError::BadEncoded(d) => write!(
                 f,
-                "{d:?} has an invalid encoded part: expected one or more of a-z A-Z 0-9 = _ -"
+                "{} has an invalid encoded part: expected one or more of a-z A-Z 0-9 = _ -",
+                q(d)
             ),
             DigestError::BadHex { digest, hex_len } => {
-                write!(f, "{digest:?} is not {hex_len} lowercase hex characters")
+                write!(f, "{} is not {hex_len} lowercase hex characters", q(digest))
             }
             DigestError::Unregistered(d) => write!(
                 f,
-                "{d:?} uses an unregistered digest algorithm: only sha256 and sha512 can be \
-                 verified"
+                "{} uses an unregistered digest algorithm: only sha256 and sha512 can be \
+                 verified",
+                q(d)
             ),
             DigestError::Mismatch { expected, actual } => {
                 write!(f, "content has digest {actual:?}, expected {expected:?}")

@@ -4,6 +4,8 @@
 //! oci-spec's [`oci_spec::image::MediaType`] names the OCI types; the Docker ones are constants
 //! here because oci-spec maps them to `MediaType::Other`.
 
+use crate::validate::walker::quote_short;
+
 /// `application/vnd.oci.image.manifest.v1+json`
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// `application/vnd.oci.image.index.v1+json`
@@ -132,11 +134,13 @@ pub fn docker_to_oci(media_type: &str) -> &str {
 pub fn check_media_type(media_type: &str) -> Result<(), String> {
     let Some((ty, sub)) = media_type.split_once('/') else {
         return Err(format!(
-            "{media_type:?} is not a media type: expected \"type/subtype\""
+            "{} is not a media type: expected \"type/subtype\"",
+            quote_short(media_type)
         ));
     };
-    check_name(ty).map_err(|why| format!("{media_type:?} has an invalid type: {why}"))?;
-    check_name(sub).map_err(|why| format!("{media_type:?} has an invalid subtype: {why}"))?;
+    let q = || quote_short(media_type);
+    check_name(ty).map_err(|why| format!("{} has an invalid type: {why}", q()))?;
+    check_name(sub).map_err(|why| format!("{} has an invalid subtype: {why}", q()))?;
     Ok(())
 }
 

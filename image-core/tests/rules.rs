@@ -256,6 +256,27 @@ fn digest_grammar_and_registered_algorithms() {
 }
 
 #[test]
+fn huge_values_are_cut_in_messages() {
+    let huge = format!("sha256:{}", "a".repeat(100_000));
+    let p = problems(
+        Kind::Descriptor,
+        &with(descriptor(), "/digest", Some(json!(huge))),
+    );
+    assert_eq!(p.len(), 1);
+    assert!(p[0].len() < 300, "message too long: {} bytes", p[0].len());
+    assert!(
+        p[0].starts_with("descriptor: digest: \"sha256:aaaa"),
+        "{}",
+        p[0]
+    );
+    assert!(
+        p[0].ends_with("\"… is not 64 lowercase hex characters"),
+        "{}",
+        p[0]
+    );
+}
+
+#[test]
 fn size_is_a_non_negative_integer() {
     ok(
         Kind::Descriptor,

@@ -35,7 +35,7 @@
 
 mod formats;
 mod rules;
-mod walker;
+pub(crate) mod walker;
 
 use crate::media;
 use crate::problem::{Problem, Problems};

@@ -23,9 +23,10 @@ pub(crate) fn describe(v: &Value) -> String {
     }
 }
 
-/// `s` quoted as JSON, cut to about 80 characters so a huge value does not flood a message.
+/// `s` quoted (Rust debug quoting, which is JSON's for printable text), cut to about 160
+/// characters so a huge value does not flood a message.
 pub(crate) fn quote_short(s: &str) -> String {
-    const MAX: usize = 80;
+    const MAX: usize = 160;
     if s.len() <= MAX {
         return format!("{s:?}");
     }
