@@ -292,7 +292,9 @@ impl Containerd {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// [`Containerd::ctr`] with `stdin` piped to ctr.
+    /// [`Containerd::ctr`] with `stdin` piped to ctr. Note: `ctr run` (1.6 to 2.1) does not pass
+    /// the end of its stdin on to the container: a process that reads until EOF (`cat`) never
+    /// ends and the call runs into its time limit. Read a known amount (`read line`, `head -n1`).
     pub fn ctr_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
         self.ctr_limited(args, Some(stdin), ctr_timeout())
     }

@@ -51,6 +51,31 @@ fn runc_session(v: ContainerdVersion) {
         "{v}: ctr run must pass on the exit code; stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // stdin reaches the container through ctr_stdin (`read`: ctr passes no EOF on, so a
+    // container waiting for one, like `cat`, would hang).
+    let stdin_id = unique_id("harness-stdin");
+    let out = c.ctr_stdin(
+        &[
+            "run",
+            "--rm",
+            "--runtime",
+            RUNC,
+            &image,
+            &stdin_id,
+            "/bin/sh",
+            "-c",
+            "read line; echo \"got $line\"",
+        ],
+        b"piped through\n",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "got piped through\n",
+        "{v}: stdin of the container; stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{v}: read failed: {}", out.status);
+
     // --rm: the container is gone from containerd.
     let containers = c.ctr_ok(&["containers", "ls", "-q"]);
     assert!(
@@ -89,45 +114,50 @@ fn runc_runs_busybox_on_containerd_2_1() {
 }
 
 /// A test that panics with a running container still leaves nothing: Drop kills the task,
-/// stops containerd and removes its directory.
+/// stops containerd and removes its directory. On every version: `ctr` differs between them.
 #[test]
 fn a_panicking_test_leaves_nothing_behind() {
     if !require_root_or_skip() {
         return;
     }
-    let id = unique_id("harness-panic");
-    let mut seen: Option<(PathBuf, i32)> = None;
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let c = Containerd::start(ContainerdVersion::V1_6);
-        let image = c.import_busybox();
-        c.ctr_ok(&[
-            "run",
-            "-d",
-            "--runtime",
-            RUNC,
-            &image,
-            &id,
-            "/bin/sleep",
-            "300",
-        ]);
-        let tasks = c.ctr_ok(&["tasks", "ls"]);
-        assert!(tasks.contains(&id) && tasks.contains("RUNNING"), "{tasks}");
+    for v in ContainerdVersion::all() {
+        let id = unique_id("harness-panic");
+        let mut seen: Option<(PathBuf, i32)> = None;
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let c = Containerd::start(v);
+            let image = c.import_busybox();
+            c.ctr_ok(&[
+                "run",
+                "-d",
+                "--runtime",
+                RUNC,
+                &image,
+                &id,
+                "/bin/sleep",
+                "300",
+            ]);
+            let tasks = c.ctr_ok(&["tasks", "ls"]);
+            assert!(
+                tasks.contains(&id) && tasks.contains("RUNNING"),
+                "{v}: {tasks}"
+            );
+            assert!(
+                !leaks(&id).is_empty(),
+                "{v}: a running container must show in leaks()"
+            );
+            seen = Some((c.dir().to_path_buf(), c.pid() as i32));
+            panic!("deliberate panic with {id} running");
+        }));
+        assert!(result.is_err(), "{v}: the closure must have panicked");
+        let (dir, pid) = seen.expect("the container was started before the panic");
+        assert!(!dir.exists(), "{v}: {} survived the panic", dir.display());
         assert!(
-            !leaks(&id).is_empty(),
-            "a running container must show up in leaks()"
+            !process::alive_not_zombie(pid),
+            "{v}: containerd (pid {pid}) still runs"
         );
-        seen = Some((c.dir().to_path_buf(), c.pid() as i32));
-        panic!("deliberate panic with {id} running");
-    }));
-    assert!(result.is_err(), "the closure must have panicked");
-    let (dir, pid) = seen.expect("the container was started before the panic");
-    assert!(!dir.exists(), "{} survived the panic", dir.display());
-    assert!(
-        !process::alive_not_zombie(pid),
-        "containerd (pid {pid}) still runs"
-    );
-    let left = wait_no_leaks(&id, Duration::from_secs(5));
-    assert!(left.is_empty(), "{id} left behind: {left:#?}");
+        let left = wait_no_leaks(&id, Duration::from_secs(5));
+        assert!(left.is_empty(), "{v}: {id} left behind: {left:#?}");
+    }
 }
 
 /// Two instances at once do not collide: each has its own socket and sees only its own images.
