@@ -174,6 +174,13 @@ fetch_containerd() {
                 rm -rf "$dest.tmp"
                 continue
             fi
+            local says
+            says="$("$dest.tmp/usr/bin/containerd" --version 2>&1 || true)"
+            if [[ "$says" != *" $short"* ]]; then
+                warn "$deb unpacked, but its containerd says '$says', not $short"
+                rm -rf "$dest.tmp"
+                continue
+            fi
             printf '%s\n' "$want" >"$dest.tmp/.deb-version"
             rm -rf "$dest"
             mv "$dest.tmp" "$dest"
