@@ -107,15 +107,25 @@ pub fn cgroup_dirs(pid: i32) -> Vec<std::path::PathBuf> {
     out
 }
 
-/// The children of `pid` (`/proc/PID/task/PID/children`, or a scan of /proc).
+/// The children of `pid`, from `/proc/PID/task/*/children` (each thread lists the children it
+/// forked), or a scan of /proc where the kernel lacks those files.
 pub fn children(pid: i32) -> Vec<i32> {
-    if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
-        return text
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect();
-    }
     let mut out = Vec::new();
+    let mut found_files = false;
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
+                found_files = true;
+                out.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok()),
+                );
+            }
+        }
+    }
+    if found_files {
+        return out;
+    }
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for e in dir.flatten() {
             let Some(child) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {

@@ -27,8 +27,13 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // The shim's log level comes from lxcri's config file (LXCRI_CONFIG or the default path);
+    // containerd's -debug flag still turns on debug. A broken file is reported at Create.
+    let log_level = lxcri::config::Config::load(None)
+        .map(|c| c.log_level)
+        .unwrap_or_else(|_| "info".into());
     let config = containerd_shim::Config {
-        default_log_level: "info".into(),
+        default_log_level: log_level,
         ..Default::default()
     };
     rt.block_on(containerd_shim::asynchronous::run::<LxcriShim>(

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Benchmarks lxcri against runc's shim on one private containerd, same image, in one run, and
+# prints medians and the ratio lxcri/runc:
+#   (a) `ctr run --rm IMG ID /bin/sh -c true`, N runs each, alternating;
+#   (b) RSS of the shim process holding one running container (lxcri's monitor shown too);
+#   (c) 20 containers started concurrently (`ctr run -d`): total wall time and p95 start latency.
+# The machines are noisy: read medians. Usage: scripts/bench.sh [N] (default 20).
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$LXCRI_ROOT"
+[[ $(id -u) -eq 0 ]] || die "run as root"
+N="${1:-20}"
+CONC=20
+
+scripts/setup.sh >/dev/null
+scripts/build.sh >/dev/null 2>&1 || scripts/build.sh
+bin="$LXCRI_ROOT/target/release"
+work="$(mktemp -d /tmp/lxcri-bench.XXXXXX)"
+ns=bench
+containerd_pid=""
+ctr_() { ctr -a "$work/c.sock" -n "$ns" "$@"; }
+cleanup() {
+    set +e
+    if [[ -n "$containerd_pid" ]]; then
+        for id in $(ctr_ task ls -q 2>/dev/null); do ctr_ task kill -s SIGKILL "$id" >/dev/null 2>&1; done
+        sleep 0.5
+        for id in $(ctr_ task ls -q 2>/dev/null); do ctr_ task delete -f "$id" >/dev/null 2>&1; done
+        for id in $(ctr_ container ls -q 2>/dev/null); do ctr_ container rm "$id" >/dev/null 2>&1; done
+        kill "$containerd_pid" 2>/dev/null
+        wait "$containerd_pid" 2>/dev/null
+    fi
+    grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+cat >"$work/config.toml" <<EOF
+version = 2
+root = "$work/root"
+state = "$work/state"
+[grpc]
+  address = "$work/c.sock"
+[ttrpc]
+  address = "$work/c.sock.ttrpc"
+[plugins."io.containerd.grpc.v1.cri"]
+  restrict_oom_score_adj = true
+EOF
+PATH="$bin:$PATH" containerd --config "$work/config.toml" >"$work/containerd.log" 2>&1 &
+containerd_pid=$!
+for _ in $(seq 100); do ctr_ version >/dev/null 2>&1 && break; sleep 0.1; done
+"$bin/lxcri" image build --name local/busybox:latest --busybox --cmd /bin/sh -o "$work/bb.tar" >/dev/null
+ctr_ images import "$work/bb.tar" >/dev/null
+
+# median of numbers on stdin
+median() { sort -n | awk '{a[NR]=$1} END{if(NR==0){print "nan"} else if(NR%2){print a[(NR+1)/2]} else {printf "%.1f\n",(a[NR/2]+a[NR/2+1])/2}}'; }
+p95() { sort -n | awk '{a[NR]=$1} END{i=int(NR*0.95+0.999); if(i<1)i=1; if(i>NR)i=NR; print a[i]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "nan" }'; }
+declare -A RT=([lxcri]=io.containerd.lxcri.v2 [runc]=io.containerd.runc.v2)
+
+echo "== (a) ctr run --rm IMG ID /bin/sh -c true, $N runs each (alternating), ms"
+# one warm-up each
+for r in lxcri runc; do ctr_ run --rm --runtime "${RT[$r]}" local/busybox:latest "warm-$r" /bin/sh -c true; done
+: >"$work/a-lxcri"; : >"$work/a-runc"
+for i in $(seq "$N"); do
+    for r in lxcri runc; do
+        t0=$(now_ms)
+        ctr_ run --rm --runtime "${RT[$r]}" local/busybox:latest "a-$r-$i" /bin/sh -c true
+        echo $(($(now_ms) - t0)) >>"$work/a-$r"
+    done
+done
+a_l=$(median <"$work/a-lxcri"); a_r=$(median <"$work/a-runc")
+echo "lxcri median ${a_l} ms, runc median ${a_r} ms, ratio lxcri/runc $(ratio "$a_l" "$a_r") (target <= 1.0)"
+
+echo "== (b) RSS of the shim holding one running container, kB"
+rss() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
+shim_pid() { # shim of container $1 whose binary name matches $2
+    pgrep -f -- "$2.*-id $1( |$)" | head -1
+}
+for r in lxcri runc; do ctr_ run -d --runtime "${RT[$r]}" local/busybox:latest "b-$r" sleep 300; done
+sleep 1
+s_l=$(shim_pid b-lxcri containerd-shim-lxcri-v2); s_r=$(shim_pid b-runc containerd-shim-runc-v2)
+[[ -n "$s_l" && -n "$s_r" ]] || die "could not find the shim processes"
+r_l=$(rss "$s_l"); r_r=$(rss "$s_r")
+mon=$(pgrep -f -- "__lxcri_monitor .* b-lxcri$" | head -1 || true)
+r_m=$([[ -n "$mon" ]] && rss "$mon" || echo 0)
+echo "lxcri shim ${r_l} kB (plus its LXC monitor ${r_m} kB), runc shim ${r_r} kB"
+echo "ratio lxcri/runc: shim alone $(ratio "$r_l" "$r_r") (target <= 0.35), shim+monitor $(ratio $((r_l + r_m)) "$r_r")"
+for r in lxcri runc; do
+    ctr_ task kill -s SIGKILL "b-$r"
+done
+sleep 0.5
+for r in lxcri runc; do ctr_ task delete "b-$r" >/dev/null; ctr_ container rm "b-$r"; done
+
+echo "== (c) $CONC containers started concurrently (ctr run -d), wall ms and p95 start ms"
+for r in lxcri runc; do
+    : >"$work/c-$r"
+    t0=$(now_ms)
+    for i in $(seq "$CONC"); do
+        (s=$(now_ms); ctr_ run -d --runtime "${RT[$r]}" local/busybox:latest "c-$r-$i" sleep 300 >/dev/null && echo $(($(now_ms) - s)) >>"$work/c-$r") &
+    done
+    wait
+    wall=$(($(now_ms) - t0))
+    echo "$wall" >"$work/c-$r-wall"
+    started=$(wc -l <"$work/c-$r")
+    for i in $(seq "$CONC"); do ctr_ task kill -s SIGKILL "c-$r-$i" >/dev/null 2>&1 || true; done
+    sleep 1
+    for i in $(seq "$CONC"); do ctr_ task delete "c-$r-$i" >/dev/null 2>&1; ctr_ container rm "c-$r-$i" >/dev/null 2>&1; done
+    echo "$r: $started/$CONC started, wall ${wall} ms, p95 $(p95 <"$work/c-$r") ms"
+done
+w_l=$(cat "$work/c-lxcri-wall"); w_r=$(cat "$work/c-runc-wall")
+echo "ratio lxcri/runc: wall $(ratio "$w_l" "$w_r"), p95 $(ratio "$(p95 <"$work/c-lxcri")" "$(p95 <"$work/c-runc")") (target <= 1.0)"
