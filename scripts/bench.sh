@@ -95,10 +95,12 @@ echo "== (c) $CONC containers started concurrently (ctr run -d), wall ms and p95
 for r in lxcri runc; do
     : >"$work/c-$r"
     t0=$(now_ms)
+    pids=()
     for i in $(seq "$CONC"); do
         (s=$(now_ms); ctr_ run -d --runtime "${RT[$r]}" local/busybox:latest "c-$r-$i" sleep 300 >/dev/null && echo $(($(now_ms) - s)) >>"$work/c-$r") &
+        pids+=($!)
     done
-    wait
+    wait "${pids[@]}" || true
     wall=$(($(now_ms) - t0))
     echo "$wall" >"$work/c-$r-wall"
     started=$(wc -l <"$work/c-$r")
