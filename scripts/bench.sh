@@ -81,7 +81,7 @@ sleep 1
 s_l=$(shim_pid b-lxcri containerd-shim-lxcri-v2); s_r=$(shim_pid b-runc containerd-shim-runc-v2)
 [[ -n "$s_l" && -n "$s_r" ]] || die "could not find the shim processes"
 r_l=$(rss "$s_l"); r_r=$(rss "$s_r")
-mon=$(pgrep -f -- "__lxcri_monitor .* b-lxcri$" | head -1 || true)
+mon=$(pgrep -f -- "lxcri-monitor .* b-lxcri$" | head -1 || true)
 r_m=$([[ -n "$mon" ]] && rss "$mon" || echo 0)
 echo "lxcri shim ${r_l} kB (plus its LXC monitor ${r_m} kB), runc shim ${r_r} kB"
 echo "ratio lxcri/runc: shim alone $(ratio "$r_l" "$r_r") (target <= 0.35), shim+monitor $(ratio $((r_l + r_m)) "$r_r")"

@@ -29,30 +29,38 @@ triple=x86_64-unknown-linux-gnu
 release_flag=()
 [[ "$profile" == release ]] && release_flag=(--release)
 
-log "cargo build ${release_flag[*]} (containerd-shim-lxcri-v2, lxcri)"
-cargo build "${release_flag[@]}" -p lxcri --bin containerd-shim-lxcri-v2 --bin lxcri
+log "cargo build ${release_flag[*]} (lxcri, lxcri-monitor: linked against the host's liblxc)"
+cargo build "${release_flag[@]}" -p lxcri -p lxcri-monitor --bin lxcri --bin lxcri-monitor
 
-log "cargo build ${release_flag[*]} -p lxcri-init (static, --target $triple)"
-RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
-    cargo build "${release_flag[@]}" -p lxcri-init --target "$triple" --target-dir "$static_dir"
+# The shim and the init are linked static, non-PIE: the init runs in images without a libc, and
+# the shim (one process per container or pod) then maps no shared library at all, which keeps
+# its resident memory down. Neither links liblxc (only lxcri-monitor does).
+log "cargo build ${release_flag[*]} (containerd-shim-lxcri-v2, lxcri-init: static, --target $triple)"
+RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
+    cargo build "${release_flag[@]}" -p lxcri -p lxcri-init --bin containerd-shim-lxcri-v2 --bin lxcri-init \
+    --target "$triple" --target-dir "$static_dir"
 
 out="$target_dir/$profile"
-init_src="$static_dir/$triple/$profile/lxcri-init"
-[[ -x "$init_src" ]] || die "static build produced no $init_src"
-# Copy through a temporary name so a running test never sees a half-written init.
-cp -f "$init_src" "$out/.lxcri-init.tmp"
-mv -f "$out/.lxcri-init.tmp" "$out/lxcri-init"
+for b in lxcri-init containerd-shim-lxcri-v2; do
+    src="$static_dir/$triple/$profile/$b"
+    [[ -x "$src" ]] || die "static build produced no $src"
+    # Copy through a temporary name so a running test never sees a half-written binary.
+    cp -f "$src" "$out/.$b.tmp"
+    mv -f "$out/.$b.tmp" "$out/$b"
+done
 
 # The init is bind-mounted into images that may have no libc at all: it must be static.
-desc="$(file -b "$out/lxcri-init")"
-if [[ "$desc" != *"statically linked"* && "$desc" != *"static-pie linked"* ]]; then
-    die "$out/lxcri-init is not statically linked ($desc): check that RUSTFLAGS reach the build of lxcri-init and that glibc's static libraries (libc6-dev) are installed"
-fi
-if ldd "$out/lxcri-init" 2>&1 | grep -q '=>'; then
-    die "$out/lxcri-init needs shared libraries (ldd: $(ldd "$out/lxcri-init" 2>&1 | tr '\n' ' '))"
-fi
+for b in lxcri-init containerd-shim-lxcri-v2; do
+    desc="$(file -b "$out/$b")"
+    if [[ "$desc" != *"statically linked"* && "$desc" != *"static-pie linked"* ]]; then
+        die "$out/$b is not statically linked ($desc): check that RUSTFLAGS reach its build and that glibc's static libraries (libc6-dev) are installed"
+    fi
+    if ldd "$out/$b" 2>&1 | grep -q '=>'; then
+        die "$out/$b needs shared libraries (ldd: $(ldd "$out/$b" 2>&1 | tr '\n' ' '))"
+    fi
+done
 
-for b in containerd-shim-lxcri-v2 lxcri lxcri-init; do
+for b in containerd-shim-lxcri-v2 lxcri lxcri-monitor lxcri-init; do
     [[ -x "$out/$b" ]] || die "missing $out/$b after the build"
     echo "$out/$b"
 done

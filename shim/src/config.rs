@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/lxcri/config.toml";
 pub const CONFIG_ENV: &str = "LXCRI_CONFIG";
+/// The LXC monitor binary (crate `lxcri-monitor`, the only one that links liblxc).
+pub const MONITOR_BIN: &str = "lxcri-monitor";
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -146,6 +148,18 @@ impl Config {
             .ok()
             .and_then(|exe| exe.parent().map(|d| d.join("lxcri-init")))
             .unwrap_or_else(|| PathBuf::from("/usr/local/bin/lxcri-init"))
+    }
+
+    /// The LXC monitor binary: `lxcri-monitor` beside the shim binary (or beside `init_path`).
+    pub fn monitor_path(&self) -> PathBuf {
+        let name = MONITOR_BIN;
+        let beside_exe = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|d| d.join(name)));
+        match beside_exe {
+            Some(p) if p.is_file() => p,
+            _ => self.init_path().with_file_name(name),
+        }
     }
 
     /// The LXC path of a containerd namespace.

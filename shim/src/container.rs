@@ -7,7 +7,7 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::{host, lxcconf, monitor, process};
+use crate::{host, lxcconf, process};
 use layerfs::{MountSpec, PreparedRootfs, RootfsProvider, RootfsRequest};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -380,9 +380,8 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
     let stdin = open_stdio(&req.stdin, false)?;
     let stdout = open_stdio(&req.stdout, true)?;
     let stderr = open_stdio(&req.stderr, true)?;
-    let exe = std::env::current_exe().map_err(|e| Error::io("finding the shim's own binary", e))?;
-    let child = std::process::Command::new(exe)
-        .arg(monitor::MONITOR_ARG)
+    let monitor_bin = cfg.monitor_path();
+    let child = std::process::Command::new(&monitor_bin)
         .arg(&paths.lxcpath)
         .arg(&req.id)
         .current_dir(&paths.dir)
@@ -395,7 +394,15 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
         .stdout(stdout)
         .stderr(stderr)
         .spawn()
-        .map_err(|e| Error::io("starting the LXC monitor", e))?;
+        .map_err(|e| {
+            Error::io(
+                format!(
+                    "starting the LXC monitor {} (install lxcri-monitor beside the shim)",
+                    monitor_bin.display()
+                ),
+                e,
+            )
+        })?;
     let monitor_pid = child.id() as i32;
     drop(child); // the shim's reaper collects it
     undo.push(move || {

@@ -5,7 +5,6 @@
 //! | `shim` | the shim process: `start` and `delete` subcommands, the ttrpc server |
 //! | `service` | containerd's Task service over the containers this shim holds |
 //! | `container` | one container's Create / Start / Kill / Delete on the host |
-//! | `monitor` | the LXC monitor child process (the only place liblxc runs) |
 //! | `lxcconf` | the OCI runtime spec -> LXC config translation (pure, golden-tested) |
 //! | `process` | the OCI process spec -> the init's config |
 //! | `config` | lxcri's TOML config file |
@@ -18,7 +17,6 @@ pub mod error;
 pub mod exits;
 pub mod host;
 pub mod lxcconf;
-pub mod monitor;
 pub mod options;
 pub mod process;
 pub mod service;

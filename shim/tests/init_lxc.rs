@@ -138,12 +138,22 @@ impl Container {
         }
         fs::set_permissions(&out, fs::Permissions::from_mode(0o777)).expect("chmod out");
         fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("copy busybox");
-        let st = Command::new("chroot")
-            .arg(&rootfs)
-            .args(["/bin/busybox", "--install", "-s", "/bin"])
-            .status()
-            .expect("run busybox --install");
-        assert!(st.success(), "busybox --install -s failed");
+        // Another test thread forking while the copy was open for writing can make the first
+        // exec fail with ETXTBSY until that child has exec'd: retry briefly.
+        let mut ok = false;
+        for _ in 0..20 {
+            let st = Command::new("chroot")
+                .arg(&rootfs)
+                .args(["/bin/busybox", "--install", "-s", "/bin"])
+                .status()
+                .expect("run busybox --install");
+            if st.success() {
+                ok = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(ok, "busybox --install -s failed");
         fs::write(
             rootfs.join("etc/passwd"),
             "root:x:0:0:root:/root:/bin/sh\nu:x:1000:1000:u:/home/u:/bin/sh\n",

@@ -1,16 +1,11 @@
 //! containerd-shim-lxcri-v2: containerd runs it for every container whose runtime is
-//! `io.containerd.lxcri.v2`. Run with `__lxcri_monitor` as first argument, it is the LXC monitor
-//! of one container instead (see `lxcri::monitor`).
+//! `io.containerd.lxcri.v2`. Each container's LXC monitor is a separate binary, `lxcri-monitor`
+//! (see `lxcri::monitor`): the shim itself links no liblxc.
 
-use lxcri::monitor;
 use lxcri::shim::{LxcriShim, RUNTIME_ID};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some(monitor::MONITOR_ARG) {
-        // Before any thread exists: liblxc's foreground start wants a single-threaded process.
-        monitor::main(&args[2..]);
-    }
     if args.iter().any(|a| a == "-v" || a == "--version") {
         println!("containerd-shim-lxcri-v2 {}", env!("CARGO_PKG_VERSION"));
         return;

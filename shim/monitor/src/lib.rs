@@ -1,14 +1,11 @@
-//! The LXC monitor: a small single-threaded child process (the shim binary re-executed with
-//! [`MONITOR_ARG`]) that runs liblxc's `start` in the foreground, so that the container's init is
-//! its child, and exits with the init's exact status: the exit code, or 128 + the signal.
+//! The LXC monitor: a small single-threaded child process (the `lxcri-monitor` binary, found
+//! beside the shim) that runs liblxc's `start` in the foreground, so that the container's init
+//! is its child, and exits with the init's exact status: the exit code, or 128 + the signal.
 //!
 //! liblxc forks and waits in ways that do not mix with the shim's multi-threaded async server,
 //! which is why the server never calls liblxc itself.
 
 use std::ffi::CString;
-
-/// First argument that turns the shim binary into a monitor.
-pub const MONITOR_ARG: &str = "__lxcri_monitor";
 
 /// Exit status of the monitor when liblxc could not start the container at all.
 pub const START_FAILED: i32 = 255;
@@ -27,12 +24,12 @@ pub fn decode_status(error_num: i32) -> i32 {
     }
 }
 
-/// Entry point of the monitor process: `<exe> __lxcri_monitor LXCPATH NAME`. Never returns.
+/// Entry point of the monitor process: `lxcri-monitor LXCPATH NAME`. Never returns.
 pub fn main(args: &[String]) -> ! {
     let code = match args {
         [lxcpath, name] => run(lxcpath, name),
         _ => {
-            eprintln!("lxcri monitor: usage: {MONITOR_ARG} LXCPATH NAME");
+            eprintln!("lxcri monitor: usage: lxcri-monitor LXCPATH NAME");
             START_FAILED
         }
     };
