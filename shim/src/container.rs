@@ -363,6 +363,9 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
     };
     let lxc = lxcconf::translate(&spec, &opts).map_err(bad_spec)?;
     lxcconf::check_mount_targets(&opts.rootfs, &lxc).map_err(bad_spec)?;
+    for dir in lxc.get_all("lxc.cgroup.dir.container") {
+        check_cgroup_free(dir)?;
+    }
     write_file(&paths.dir.join("config"), lxc.render().as_bytes())?;
     let init_json = serde_json::to_vec(&init_cfg)
         .map_err(|e| Error::Internal(format!("encoding init.json: {e}")))?;
@@ -443,6 +446,31 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
     save_state(&created)?;
     undo.disarm();
     Ok(created)
+}
+
+/// LXC creates a new cgroup for every container and cannot join one that exists (runc can):
+/// an empty leftover is removed, a cgroup in use is a clear error instead of LXC's ERANGE.
+fn check_cgroup_free(dir: &str) -> Result<()> {
+    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
+    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                roots.push(e.path());
+            }
+        }
+    }
+    for root in roots {
+        let path = root.join(dir.trim_start_matches('/'));
+        if path.join("cgroup.procs").exists() && std::fs::remove_dir(&path).is_err() {
+            return Err(Error::InvalidArgument(format!(
+                "linux.cgroupsPath: the cgroup {dir:?} already exists and is in use ({}); LXC gives \
+                 every container a new cgroup of its own: use a path that does not exist yet \
+                 (containerd's default /<namespace>/<id> does not)",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn write_file(path: &Path, data: &[u8]) -> Result<()> {
