@@ -69,6 +69,11 @@ enum Input {
     Layout(Layout),
 }
 
+/// A tar archive has the `ustar` magic at offset 257 of its first header.
+fn looks_like_tar(b: &[u8]) -> bool {
+    b.len() >= 262 && &b[257..262] == b"ustar"
+}
+
 fn looks_like_json(b: &[u8]) -> bool {
     b.iter()
         .find(|c| !c.is_ascii_whitespace())
@@ -88,7 +93,9 @@ fn open_input(path: &Path, command: &str) -> Result<Input, String> {
         let n = fs::File::open(path)
             .and_then(|mut f| f.read(&mut head))
             .map_err(|e| format!("{command}: cannot read {}: {e}", path.display()))?;
-        if looks_like_json(&head[..n]) {
+        // Anything that is not a tar archive is taken as a JSON document, so that a broken one
+        // is reported as invalid (exit 1), not as an unreadable archive.
+        if looks_like_json(&head[..n]) || !looks_like_tar(&head[..n]) {
             if meta.len() > MAX_JSON_BYTES {
                 return Err(format!(
                     "{command}: {} is {} bytes, more than the {MAX_JSON_BYTES} lxcri reads for one JSON document",
