@@ -349,6 +349,7 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
     let bad_spec =
         |e: lxcconf::TranslateError| Error::InvalidArgument(format!("container {}: {e}", req.id));
     lxcconf::resolve_mount_destinations(&mut spec, &rootfs_path).map_err(bad_spec)?;
+    keep_host_namespaces(&mut spec);
     let file_bind_sources = lxcconf::file_bind_sources(&spec, &rootfs_path);
     let opts = lxcconf::Options {
         rootfs: rootfs_path,
@@ -446,6 +447,47 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
     save_state(&created)?;
     undo.disarm();
     Ok(created)
+}
+
+/// A namespace "joined" by a path that is the host's own namespace (`--with-ns pid:/proc/1/ns/pid`)
+/// means the host's namespace: LXC cannot join the namespace it already runs in, it keeps it.
+fn keep_host_namespaces(spec: &mut oci_spec::runtime::Spec) {
+    use oci_spec::runtime::LinuxNamespaceType as T;
+    use std::os::unix::fs::MetadataExt;
+    let Some(namespaces) = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|l| l.namespaces_mut().as_mut())
+    else {
+        return;
+    };
+    namespaces.retain(|ns| {
+        let Some(path) = ns.path() else { return true };
+        let name = match ns.typ() {
+            T::Pid => "pid",
+            T::Network => "net",
+            T::Ipc => "ipc",
+            T::Uts => "uts",
+            T::Cgroup => "cgroup",
+            T::User => "user",
+            T::Time => "time",
+            T::Mount => return true,
+        };
+        let same = match (
+            std::fs::metadata(path),
+            std::fs::metadata(format!("/proc/self/ns/{name}")),
+        ) {
+            (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+            _ => false,
+        };
+        if same {
+            log::info!(
+                "namespace {name} at {}: the host's own, kept",
+                path.display()
+            );
+        }
+        !same
+    });
 }
 
 /// LXC creates a new cgroup for every container and cannot join one that exists (runc can):
