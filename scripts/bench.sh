@@ -3,7 +3,8 @@
 # prints medians and the ratio lxcri/runc:
 #   (a) `ctr run --rm IMG ID /bin/sh -c true`, N runs each, alternating;
 #   (b) RSS of the shim process holding one running container (lxcri's monitor shown too);
-#   (c) 20 containers started concurrently (`ctr run -d`): total wall time and p95 start latency.
+#   (c) 20 containers started concurrently (`ctr run -d`): total wall time and p95 start latency;
+#   then image-core's benches: validation vs deserialisation, streaming digest vs sha256sum.
 # The machines are noisy: read medians. Usage: scripts/bench.sh [N] (default 20).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -111,3 +112,8 @@ for r in lxcri runc; do
 done
 w_l=$(cat "$work/c-lxcri-wall"); w_r=$(cat "$work/c-runc-wall")
 echo "ratio lxcri/runc: wall $(ratio "$w_l" "$w_r"), p95 $(ratio "$(p95 <"$work/c-lxcri")" "$(p95 <"$work/c-runc")") (target <= 1.0)"
+
+echo "== image-core: validation vs plain oci-spec deserialisation (criterion, medians)"
+cargo bench -q -p image-core --bench validate 2>/dev/null | grep 'ratio validate/deserialize'
+echo "== image-core: streaming verification of a 500 MB layer vs sha256sum (median of 3)"
+cargo bench -q -p image-core --bench verify 2>/dev/null | grep -E '^verify'

@@ -57,7 +57,7 @@ fn index() -> Vec<u8> {
     .expect("serializes")
 }
 
-/// About 1 MB: 1000 layers, 5000 history entries, 4000 env entries, 2000 labels.
+/// Just over 1 MB: 1000 layers, 5000 history entries, 5200 env entries, 2800 labels.
 fn config() -> Vec<u8> {
     let diff_ids: Vec<String> = (0..1000).map(hex).collect();
     let history: Vec<Value> = (0..5000)
@@ -72,8 +72,8 @@ fn config() -> Vec<u8> {
             h
         })
         .collect();
-    let env: Vec<String> = (0..4000).map(|i| format!("VAR_{i}=value-{i}")).collect();
-    let labels: serde_json::Map<String, Value> = (0..2000)
+    let env: Vec<String> = (0..5200).map(|i| format!("VAR_{i}=value-{i}")).collect();
+    let labels: serde_json::Map<String, Value> = (0..2800)
         .map(|i| {
             (
                 format!("org.example.label.{i}"),
