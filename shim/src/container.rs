@@ -361,11 +361,15 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
         known_fs_types: host::filesystems(),
         host_has_apparmor: host::has_apparmor(),
         file_bind_sources,
+        config_dir: paths.dir.clone(),
     };
     let lxc = lxcconf::translate(&spec, &opts).map_err(bad_spec)?;
     lxcconf::check_mount_targets(&opts.rootfs, &lxc).map_err(bad_spec)?;
     for dir in lxc.get_all("lxc.cgroup.dir.container") {
         check_cgroup_free(dir)?;
+    }
+    for (name, content) in lxc.files() {
+        write_file(&paths.dir.join(name), content.as_bytes())?;
     }
     write_file(&paths.dir.join("config"), lxc.render().as_bytes())?;
     let init_json = serde_json::to_vec(&init_cfg)

@@ -65,6 +65,9 @@ pub struct Options {
     /// [`file_bind_sources`]. A bind of one of these gets `create=file`, every other bind
     /// `create=dir`.
     pub file_bind_sources: BTreeSet<PathBuf>,
+    /// The LXC container directory (`<lxcpath>/<id>`), where the shim writes the `config` and
+    /// every file of [`LxcConfig::files`]: keys that name such a file use this path.
+    pub config_dir: PathBuf,
 }
 
 /// `stat`s every bind-mount source of `spec` (relative ones against the parent of `rootfs`,
@@ -103,9 +106,16 @@ pub const RUN_IN_CONTAINER: &str = "/.lxcri/run";
 pub struct LxcConfig {
     items: Vec<(String, String)>,
     notes: Vec<String>,
+    files: Vec<(String, String)>,
 }
 
 impl LxcConfig {
+    /// Files the shim writes into [`Options::config_dir`] before starting LXC: (file name,
+    /// content), for keys that take a file (a seccomp policy, for one).
+    pub fn files(&self) -> &[(String, String)] {
+        &self.files
+    }
+
     /// All pairs, in order.
     pub fn items(&self) -> &[(String, String)] {
         &self.items
