@@ -8,6 +8,8 @@
 //! This crate is linked into a static binary that is bind-mounted into every container: it
 //! depends on serde, serde_json and libc only.
 
+pub mod apply;
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
