@@ -269,6 +269,21 @@ fn process_and_container_spec_are_applied(cd: &Containerd, b: &Bundle) {
             "{devices}"
         );
     }
+    // An exec gets the process spec applied too (ctr copies the container's process for it):
+    // rlimits, user and groups, bounding set.
+    let o = cd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "x1",
+        &id,
+        "sh",
+        "-c",
+        "ulimit -n; id -u; id -G; awk '/CapBnd/{print $2}' /proc/self/status",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "exec: {}", stderr(&o));
+    assert_eq!(stdout(&o), "1000\n1000\n1000 10 20\n0000000000000401\n");
+
     cd.ctr_ok(&["task", "kill", "-s", "SIGKILL", &id]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !cd
@@ -402,7 +417,8 @@ fn cgroups_path_in_use_is_refused_clearly(cd: &Containerd, b: &Bundle) {
 }
 
 fn unsupported_spec_features_fail_at_create(cd: &Containerd, b: &Bundle) {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+    type Mutate = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutate, &str)> = vec![
         (
             "hooks",
             Box::new(|s: &mut Value| s["hooks"] = json!({"prestart": [{"path": "/bin/true"}]})),

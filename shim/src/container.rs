@@ -672,6 +672,99 @@ pub fn cleanup_saved(bundle: &Path) -> Vec<String> {
     }
 }
 
+/// Where an exec's files live: the process spec the helper reads and the pid it writes.
+pub fn exec_files(paths: &Paths, exec_id: &str) -> (PathBuf, PathBuf) {
+    (
+        paths.dir.join(format!("exec-{exec_id}.json")),
+        paths.dir.join(format!("exec-{exec_id}.pid")),
+    )
+}
+
+/// Starts an exec: the helper `lxcri-monitor exec` attaches to the running container with the
+/// exec's stdio and applies its process spec. Returns (helper pid, the exec's host pid).
+pub fn start_exec(
+    cfg: &Config,
+    paths: &Paths,
+    id: &str,
+    exec_id: &str,
+    process: &lxcri_init::InitConfig,
+    stdio: (&str, &str, &str),
+    init_pid: Option<i32>,
+) -> Result<(i32, i32)> {
+    // Resolve the program now, inside the container's root, so that a missing one fails Start
+    // with runc's message instead of exiting 127 later.
+    if let Some(init_pid) = init_pid {
+        let root = PathBuf::from(format!("/proc/{init_pid}/root"));
+        let cwd = if process.cwd.is_empty() {
+            "/"
+        } else {
+            process.cwd.as_str()
+        };
+        if let Some(arg0) = process.args.first() {
+            lxcri_init::lookup_path(&root, cwd, arg0, &process.env).map_err(|e| {
+                Error::FailedPrecondition(format!("container {id}: exec {exec_id}: {e}"))
+            })?;
+        }
+    }
+    let (spec_file, pid_file) = exec_files(paths, exec_id);
+    let data = serde_json::to_vec(process)
+        .map_err(|e| Error::Internal(format!("encoding exec {exec_id}: {e}")))?;
+    write_file(&spec_file, &data)?;
+    let _ = std::fs::remove_file(&pid_file);
+    let monitor_bin = cfg.monitor_path();
+    let child = std::process::Command::new(&monitor_bin)
+        .arg("exec")
+        .arg(&paths.lxcpath)
+        .arg(id)
+        .arg(&spec_file)
+        .arg(&pid_file)
+        .current_dir(&paths.dir)
+        .env_clear()
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .stdin(open_stdio(stdio.0, false)?)
+        .stdout(open_stdio(stdio.1, true)?)
+        .stderr(open_stdio(stdio.2, true)?)
+        .spawn()
+        .map_err(|e| {
+            Error::io(
+                format!("starting the exec helper {}", monitor_bin.display()),
+                e,
+            )
+        })?;
+    let helper = child.id() as i32;
+    drop(child); // the shim's reaper collects it
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&pid_file) {
+            if let Ok(pid) = text.trim().parse::<i32>() {
+                return Ok((helper, pid));
+            }
+        }
+        if !pid_alive(helper) {
+            return Err(Error::Internal(format!(
+                "container {id}: exec {exec_id} could not attach to the container (see the exec's stderr)"
+            )));
+        }
+        if Instant::now() > deadline {
+            let _ = kill(Pid::from_raw(helper), Signal::SIGKILL);
+            return Err(Error::Internal(format!(
+                "container {id}: exec {exec_id} did not start within 10 s"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Removes an exec's files.
+pub fn remove_exec_files(paths: &Paths, exec_id: &str) {
+    let (a, b) = exec_files(paths, exec_id);
+    let _ = std::fs::remove_file(a);
+    let _ = std::fs::remove_file(b);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

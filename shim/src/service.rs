@@ -1,18 +1,21 @@
 //! The containerd Task service (task.v2 over ttrpc). One shim serves any number of containers
-//! (a pod's, later), keyed by container id. Blocking work (mounts, FIFOs, processes) runs on
-//! tokio's blocking pool; liblxc runs only in the monitor processes.
+//! (a pod's, later), keyed by container id, each with its exec processes keyed by exec id.
+//! Blocking work (mounts, FIFOs, processes) runs on tokio's blocking pool; liblxc runs only in
+//! the helper processes (`lxcri-monitor`).
 
 use crate::config::Config;
 use crate::container::{self, CreateRequest, Paths};
 use crate::error::Error;
 use crate::exits::{wait_exit, Exits};
-use crate::options;
+use crate::{options, process};
 use async_trait::async_trait;
 use containerd_shim::asynchronous::publisher::RemotePublisher;
 use containerd_shim::asynchronous::ExitSignal;
 use containerd_shim::util::convert_to_timestamp;
 use containerd_shim::{api, Task, TtrpcContext};
-use containerd_shim_protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskIO, TaskStart};
+use containerd_shim_protos::events::task::{
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskStart,
+};
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim_protos::protobuf::{MessageDyn, MessageField};
 use containerd_shim_protos::ttrpc;
@@ -39,15 +42,66 @@ struct Exited {
     at: OffsetDateTime,
 }
 
-struct Container {
-    paths: Paths,
-    init_pid: i32,
-    monitor_pid: i32,
-    rootfs: Option<PreparedRootfs>,
+/// containerd's stdio paths of a process.
+#[derive(Debug, Clone, Default)]
+struct Stdio {
+    stdin: String,
+    stdout: String,
+    stderr: String,
+    terminal: bool,
+}
+
+/// What init and exec processes share: state, pid, exit.
+struct Proc {
+    pid: i32,
     state: State,
     exited: Option<Exited>,
     exit_rx: watch::Receiver<Option<Exited>>,
-    stdio: (String, String, String, bool),
+    stdio: Stdio,
+}
+
+impl Proc {
+    fn new(pid: i32, stdio: Stdio) -> (Proc, watch::Sender<Option<Exited>>) {
+        let (tx, rx) = watch::channel(None);
+        (
+            Proc {
+                pid,
+                state: State::Created,
+                exited: None,
+                exit_rx: rx,
+                stdio,
+            },
+            tx,
+        )
+    }
+}
+
+struct Exec {
+    proc: Proc,
+    tx: Option<watch::Sender<Option<Exited>>>,
+    spec: lxcri_init::InitConfig,
+}
+
+struct Container {
+    cfg: Config,
+    paths: Paths,
+    monitor_pid: i32,
+    rootfs: Option<PreparedRootfs>,
+    init: Proc,
+    execs: HashMap<String, Exec>,
+}
+
+impl Container {
+    /// The process an exec id names ("" is the init).
+    fn process(&self, id: &str, exec_id: &str) -> Result<&Proc, ttrpc::Error> {
+        if exec_id.is_empty() {
+            return Ok(&self.init);
+        }
+        self.execs
+            .get(exec_id)
+            .map(|e| &e.proc)
+            .ok_or_else(|| exec_not_found(id, exec_id))
+    }
 }
 
 pub struct Service {
@@ -60,6 +114,36 @@ pub struct Service {
 
 fn ts(t: OffsetDateTime) -> MessageField<Timestamp> {
     MessageField::some(convert_to_timestamp(Some(t)))
+}
+
+fn not_found(id: &str) -> ttrpc::Error {
+    Error::NotFound(format!("container {id} not found in this shim")).into()
+}
+
+fn exec_not_found(id: &str, exec_id: &str) -> ttrpc::Error {
+    Error::NotFound(format!(
+        "exec process {exec_id} not found in container {id}"
+    ))
+    .into()
+}
+
+fn status_of(s: State) -> api::Status {
+    match s {
+        State::Created => api::Status::CREATED,
+        State::Running => api::Status::RUNNING,
+        State::Stopped => api::Status::STOPPED,
+    }
+}
+
+async fn wait_for(rx: &mut watch::Receiver<Option<Exited>>) -> Option<Exited> {
+    loop {
+        if let Some(e) = *rx.borrow_and_update() {
+            return Some(e);
+        }
+        if rx.changed().await.is_err() {
+            return *rx.borrow();
+        }
+    }
 }
 
 impl Service {
@@ -89,9 +173,16 @@ impl Service {
         }
     }
 
-    /// Watches a container's monitor and records its exit.
-    fn watch_exit(&self, id: String, monitor_pid: i32, tx: watch::Sender<Option<Exited>>) {
-        let mut rx = self.exits.watch(monitor_pid);
+    /// Watches a helper process (a container's monitor, or an exec's helper: both exit with
+    /// their process's exact status) and records the exit of the process it stands for.
+    fn watch_exit(
+        &self,
+        id: String,
+        exec_id: String,
+        helper_pid: i32,
+        tx: watch::Sender<Option<Exited>>,
+    ) {
+        let mut rx = self.exits.watch(helper_pid);
         let containers = self.containers.clone();
         let publisher = self.publisher.clone();
         let namespace = self.namespace.clone();
@@ -101,16 +192,35 @@ impl Service {
                 status: code as u32,
                 at: OffsetDateTime::now_utc(),
             };
-            // The lock orders this after a Start in progress: /tasks/exit never precedes /tasks/start.
+            // The lock orders this after a Start in progress: /tasks/exit never precedes
+            // /tasks/start (or /tasks/exec-started).
             let mut map = containers.lock().await;
             let Some(c) = map.get_mut(&id) else { return };
-            c.state = State::Stopped;
-            c.exited = Some(exited);
-            info!("container {id} exited with status {code}");
+            let proc = if exec_id.is_empty() {
+                &mut c.init
+            } else {
+                match c.execs.get_mut(&exec_id) {
+                    Some(e) => &mut e.proc,
+                    None => return,
+                }
+            };
+            proc.state = State::Stopped;
+            proc.exited = Some(exited);
+            let pid = proc.pid;
+            if exec_id.is_empty() {
+                info!("container {id} exited with status {code}");
+            } else {
+                info!("exec {exec_id} in {id} exited with status {code}");
+                container::remove_exec_files(&c.paths, &exec_id);
+            }
             let ev = TaskExit {
                 container_id: id.clone(),
-                id: id.clone(),
-                pid: c.init_pid as u32,
+                id: if exec_id.is_empty() {
+                    id.clone()
+                } else {
+                    exec_id.clone()
+                },
+                pid: pid as u32,
                 exit_status: exited.status,
                 exited_at: ts(exited.at),
                 ..Default::default()
@@ -120,17 +230,75 @@ impl Service {
             Self::publish(&publisher, &namespace, "/tasks/exit", Box::new(ev)).await;
         });
     }
-}
 
-fn not_found(id: &str) -> ttrpc::Error {
-    Error::NotFound(format!("container {id} not found in this shim")).into()
-}
-
-fn exec_unsupported(exec_id: &str) -> ttrpc::Error {
-    Error::NotFound(format!(
-        "exec process {exec_id} not found: exec is not supported by lxcri yet"
-    ))
-    .into()
+    async fn start_exec(&self, id: &str, exec_id: &str) -> TtrpcResult<api::StartResponse> {
+        let mut map = self.containers.lock().await;
+        let c = map.get_mut(id).ok_or_else(|| not_found(id))?;
+        if c.init.state != State::Running {
+            return Err(Error::FailedPrecondition(format!(
+                "container {id} is not running: cannot start exec {exec_id} in it"
+            ))
+            .into());
+        }
+        let e = c
+            .execs
+            .get_mut(exec_id)
+            .ok_or_else(|| exec_not_found(id, exec_id))?;
+        if e.proc.state != State::Created {
+            return Err(Error::FailedPrecondition(format!(
+                "exec {exec_id} in {id} was already started"
+            ))
+            .into());
+        }
+        let init_pid = Some(c.init.pid);
+        let e = c
+            .execs
+            .get_mut(exec_id)
+            .ok_or_else(|| exec_not_found(id, exec_id))?;
+        let (spec, stdio) = (e.spec.clone(), e.proc.stdio.clone());
+        let (cfg, paths) = (c.cfg.clone(), c.paths.clone());
+        let (cid, eid) = (id.to_string(), exec_id.to_string());
+        let (helper, pid) = tokio::task::spawn_blocking(move || {
+            container::start_exec(
+                &cfg,
+                &paths,
+                &cid,
+                &eid,
+                &spec,
+                (&stdio.stdin, &stdio.stdout, &stdio.stderr),
+                init_pid,
+            )
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("exec start panicked: {e}")))??;
+        let e = c
+            .execs
+            .get_mut(exec_id)
+            .ok_or_else(|| exec_not_found(id, exec_id))?;
+        e.proc.pid = pid;
+        e.proc.state = State::Running;
+        if let Some(tx) = e.tx.take() {
+            self.watch_exit(id.to_string(), exec_id.to_string(), helper, tx);
+        }
+        let ev = TaskExecStarted {
+            container_id: id.to_string(),
+            exec_id: exec_id.to_string(),
+            pid: pid as u32,
+            ..Default::default()
+        };
+        Self::publish(
+            &self.publisher,
+            &self.namespace,
+            "/tasks/exec-started",
+            Box::new(ev),
+        )
+        .await;
+        info!("started exec {exec_id} in {id} with pid {pid}");
+        Ok(api::StartResponse {
+            pid: pid as u32,
+            ..Default::default()
+        })
+    }
 }
 
 #[async_trait]
@@ -174,8 +342,9 @@ impl Task for Service {
             stderr: req.stderr.clone(),
             terminal: req.terminal,
         };
+        let cfg2 = cfg.clone();
         let c = tokio::task::spawn_blocking(move || {
-            container::create(&cfg, &creq, &layerfs::PassThrough)
+            container::create(&cfg2, &creq, &layerfs::PassThrough)
         })
         .await
         .map_err(|e| Error::Internal(format!("create task panicked: {e}")))?;
@@ -186,27 +355,26 @@ impl Task for Service {
                 return Err(e.into());
             }
         };
-        let (tx, rx) = watch::channel(None);
         let pid = c.init_pid;
+        let stdio = Stdio {
+            stdin: req.stdin.clone(),
+            stdout: req.stdout.clone(),
+            stderr: req.stderr.clone(),
+            terminal: req.terminal,
+        };
+        let (init, tx) = Proc::new(pid, stdio);
         self.containers.lock().await.insert(
             req.id.clone(),
             Container {
+                cfg,
                 paths: c.paths,
-                init_pid: c.init_pid,
                 monitor_pid: c.monitor_pid,
                 rootfs: c.rootfs,
-                state: State::Created,
-                exited: None,
-                exit_rx: rx,
-                stdio: (
-                    req.stdin.clone(),
-                    req.stdout.clone(),
-                    req.stderr.clone(),
-                    req.terminal,
-                ),
+                init,
+                execs: HashMap::new(),
             },
         );
-        self.watch_exit(req.id.clone(), c.monitor_pid, tx);
+        self.watch_exit(req.id.clone(), String::new(), c.monitor_pid, tx);
         let ev = TaskCreate {
             container_id: req.id.clone(),
             bundle: req.bundle.clone(),
@@ -242,14 +410,14 @@ impl Task for Service {
         req: api::StartRequest,
     ) -> TtrpcResult<api::StartResponse> {
         if !req.exec_id.is_empty() {
-            return Err(exec_unsupported(&req.exec_id));
+            return self.start_exec(&req.id, &req.exec_id).await;
         }
         let mut map = self.containers.lock().await;
         let c = map.get_mut(&req.id).ok_or_else(|| not_found(&req.id))?;
-        if c.state != State::Created {
+        if c.init.state != State::Created {
             return Err(Error::FailedPrecondition(format!(
                 "container {} is {:?}, not created: it cannot be started",
-                req.id, c.state
+                req.id, c.init.state
             ))
             .into());
         }
@@ -258,8 +426,8 @@ impl Task for Service {
         tokio::task::spawn_blocking(move || container::start(&paths, &id))
             .await
             .map_err(|e| Error::Internal(format!("start panicked: {e}")))??;
-        c.state = State::Running;
-        let pid = c.init_pid;
+        c.init.state = State::Running;
+        let pid = c.init.pid;
         // Published under the lock: the exit watcher waits for it.
         let ev = TaskStart {
             container_id: req.id.clone(),
@@ -285,28 +453,26 @@ impl Task for Service {
         _ctx: &TtrpcContext,
         req: api::StateRequest,
     ) -> TtrpcResult<api::StateResponse> {
-        if !req.exec_id.is_empty() {
-            return Err(exec_unsupported(&req.exec_id));
-        }
         let map = self.containers.lock().await;
         let c = map.get(&req.id).ok_or_else(|| not_found(&req.id))?;
-        let status = match c.state {
-            State::Created => api::Status::CREATED,
-            State::Running => api::Status::RUNNING,
-            State::Stopped => api::Status::STOPPED,
-        };
+        let p = c.process(&req.id, &req.exec_id)?;
         let mut resp = api::StateResponse {
-            id: req.id.clone(),
+            id: if req.exec_id.is_empty() {
+                req.id.clone()
+            } else {
+                req.exec_id.clone()
+            },
             bundle: c.paths.bundle.display().to_string(),
-            pid: c.init_pid as u32,
-            status: status.into(),
-            stdin: c.stdio.0.clone(),
-            stdout: c.stdio.1.clone(),
-            stderr: c.stdio.2.clone(),
-            terminal: c.stdio.3,
+            pid: p.pid as u32,
+            status: status_of(p.state).into(),
+            stdin: p.stdio.stdin.clone(),
+            stdout: p.stdio.stdout.clone(),
+            stderr: p.stdio.stderr.clone(),
+            terminal: p.stdio.terminal,
+            exec_id: req.exec_id.clone(),
             ..Default::default()
         };
-        if let Some(e) = c.exited {
+        if let Some(e) = p.exited {
             resp.exit_status = e.status;
             resp.exited_at = ts(e.at);
         }
@@ -314,18 +480,28 @@ impl Task for Service {
     }
 
     async fn kill(&self, _ctx: &TtrpcContext, req: api::KillRequest) -> TtrpcResult<api::Empty> {
-        if !req.exec_id.is_empty() {
-            return Err(exec_unsupported(&req.exec_id));
-        }
         let map = self.containers.lock().await;
         let c = map.get(&req.id).ok_or_else(|| not_found(&req.id))?;
-        if c.state == State::Stopped {
-            return Err(
-                Error::NotFound(format!("container {}: process already finished", req.id)).into(),
-            );
+        let p = c.process(&req.id, &req.exec_id)?;
+        if p.state == State::Stopped {
+            return Err(Error::NotFound(format!(
+                "{} {}: process already finished",
+                req.id, req.exec_id
+            ))
+            .into());
         }
-        info!("kill {} signal {} all={}", req.id, req.signal, req.all);
-        container::signal(c.init_pid, req.signal as i32, req.all)?;
+        if p.state == State::Created && !req.exec_id.is_empty() {
+            return Err(Error::FailedPrecondition(format!(
+                "exec {} in {} is not started",
+                req.exec_id, req.id
+            ))
+            .into());
+        }
+        info!(
+            "kill {} {} signal {} all={}",
+            req.id, req.exec_id, req.signal, req.all
+        );
+        container::signal(p.pid, req.signal as i32, req.all && req.exec_id.is_empty())?;
         Ok(api::Empty::new())
     }
 
@@ -334,33 +510,95 @@ impl Task for Service {
         _ctx: &TtrpcContext,
         req: api::WaitRequest,
     ) -> TtrpcResult<api::WaitResponse> {
-        if !req.exec_id.is_empty() {
-            return Err(exec_unsupported(&req.exec_id));
-        }
         let mut rx = {
             let map = self.containers.lock().await;
-            map.get(&req.id)
-                .ok_or_else(|| not_found(&req.id))?
-                .exit_rx
-                .clone()
+            let c = map.get(&req.id).ok_or_else(|| not_found(&req.id))?;
+            c.process(&req.id, &req.exec_id)?.exit_rx.clone()
         };
-        let exited = loop {
-            if let Some(e) = *rx.borrow_and_update() {
-                break e;
-            }
-            if rx.changed().await.is_err() {
-                return Err(Error::Internal(format!(
-                    "container {}: lost track of its exit",
-                    req.id
-                ))
-                .into());
-            }
-        };
+        let exited = wait_for(&mut rx).await.ok_or_else(|| {
+            Error::Internal(format!(
+                "{} {}: lost track of its exit",
+                req.id, req.exec_id
+            ))
+        })?;
         Ok(api::WaitResponse {
             exit_status: exited.status,
             exited_at: ts(exited.at),
             ..Default::default()
         })
+    }
+
+    async fn exec(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::ExecProcessRequest,
+    ) -> TtrpcResult<api::Empty> {
+        let mut map = self.containers.lock().await;
+        let c = map.get_mut(&req.id).ok_or_else(|| not_found(&req.id))?;
+        if c.init.state != State::Running {
+            return Err(Error::FailedPrecondition(format!(
+                "container {} is not running: cannot exec into it",
+                req.id
+            ))
+            .into());
+        }
+        if c.execs.contains_key(&req.exec_id) {
+            return Err(Error::AlreadyExists(format!(
+                "exec {} already exists in container {}",
+                req.exec_id, req.id
+            ))
+            .into());
+        }
+        if req.terminal {
+            return Err(Error::Unimplemented(format!(
+                "exec {}: a terminal (ctr task exec -t) is not supported by lxcri yet; run without one",
+                req.exec_id
+            ))
+            .into());
+        }
+        let value = req
+            .spec
+            .as_ref()
+            .map(|a| a.value.as_slice())
+            .unwrap_or_default();
+        let p: oci_spec::runtime::Process = serde_json::from_slice(value).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "exec {}: the process spec is not valid: {e}",
+                req.exec_id
+            ))
+        })?;
+        let spec = process::from_process(&p)
+            .map_err(|e| Error::InvalidArgument(format!("exec {}: {e}", req.exec_id)))?;
+        let stdio = Stdio {
+            stdin: req.stdin.clone(),
+            stdout: req.stdout.clone(),
+            stderr: req.stderr.clone(),
+            terminal: req.terminal,
+        };
+        let (proc, tx) = Proc::new(0, stdio);
+        c.execs.insert(
+            req.exec_id.clone(),
+            Exec {
+                proc,
+                tx: Some(tx),
+                spec,
+            },
+        );
+        drop(map);
+        let ev = TaskExecAdded {
+            container_id: req.id.clone(),
+            exec_id: req.exec_id.clone(),
+            ..Default::default()
+        };
+        Self::publish(
+            &self.publisher,
+            &self.namespace,
+            "/tasks/exec-added",
+            Box::new(ev),
+        )
+        .await;
+        info!("exec {} added to {}", req.exec_id, req.id);
+        Ok(api::Empty::new())
     }
 
     async fn delete(
@@ -369,12 +607,39 @@ impl Task for Service {
         req: api::DeleteRequest,
     ) -> TtrpcResult<api::DeleteResponse> {
         if !req.exec_id.is_empty() {
-            return Err(exec_unsupported(&req.exec_id));
+            let mut map = self.containers.lock().await;
+            let c = map.get_mut(&req.id).ok_or_else(|| not_found(&req.id))?;
+            let e = c
+                .execs
+                .get(&req.exec_id)
+                .ok_or_else(|| exec_not_found(&req.id, &req.exec_id))?;
+            if e.proc.state == State::Running {
+                return Err(Error::FailedPrecondition(format!(
+                    "exec {} in {} is running: kill it first",
+                    req.exec_id, req.id
+                ))
+                .into());
+            }
+            let e = c
+                .execs
+                .remove(&req.exec_id)
+                .ok_or_else(|| exec_not_found(&req.id, &req.exec_id))?;
+            container::remove_exec_files(&c.paths, &req.exec_id);
+            let exited = e.proc.exited.unwrap_or(Exited {
+                status: 0,
+                at: OffsetDateTime::now_utc(),
+            });
+            return Ok(api::DeleteResponse {
+                pid: e.proc.pid as u32,
+                exit_status: exited.status,
+                exited_at: ts(exited.at),
+                ..Default::default()
+            });
         }
         let (state, init_pid, mut rx) = {
             let map = self.containers.lock().await;
             let c = map.get(&req.id).ok_or_else(|| not_found(&req.id))?;
-            (c.state, c.init_pid, c.exit_rx.clone())
+            (c.init.state, c.init.pid, c.init.exit_rx.clone())
         };
         match state {
             State::Running => {
@@ -387,14 +652,8 @@ impl Task for Service {
             State::Created => {
                 // Never started: kill the waiting init and let LXC tear the container down.
                 let _ = container::signal(init_pid, libc::SIGKILL, false);
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-                    while rx.borrow_and_update().is_none() {
-                        if rx.changed().await.is_err() {
-                            break;
-                        }
-                    }
-                })
-                .await;
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), wait_for(&mut rx))
+                    .await;
             }
             State::Stopped => {}
         }
@@ -404,10 +663,14 @@ impl Task for Service {
             .await
             .remove(&req.id)
             .ok_or_else(|| not_found(&req.id))?;
-        let exited = c.exited.or(*c.exit_rx.borrow()).unwrap_or(Exited {
-            status: 137,
-            at: OffsetDateTime::now_utc(),
-        });
+        let exited = c
+            .init
+            .exited
+            .or(*c.init.exit_rx.borrow())
+            .unwrap_or(Exited {
+                status: 137,
+                at: OffsetDateTime::now_utc(),
+            });
         let (paths, rootfs, monitor_pid) = (c.paths.clone(), c.rootfs.clone(), c.monitor_pid);
         let problems = tokio::task::spawn_blocking(move || {
             container::cleanup(&paths, init_pid, monitor_pid, rootfs.as_ref())
@@ -420,7 +683,7 @@ impl Task for Service {
         let ev = TaskDelete {
             container_id: req.id.clone(),
             id: req.id.clone(),
-            pid: c.init_pid as u32,
+            pid: init_pid as u32,
             exit_status: exited.status,
             exited_at: ts(exited.at),
             ..Default::default()
@@ -434,7 +697,7 @@ impl Task for Service {
         .await;
         info!("deleted {}", req.id);
         Ok(api::DeleteResponse {
-            pid: c.init_pid as u32,
+            pid: init_pid as u32,
             exit_status: exited.status,
             exited_at: ts(exited.at),
             ..Default::default()
@@ -448,10 +711,10 @@ impl Task for Service {
     ) -> TtrpcResult<api::PidsResponse> {
         let map = self.containers.lock().await;
         let c = map.get(&req.id).ok_or_else(|| not_found(&req.id))?;
-        let pids = if c.state == State::Stopped {
+        let pids = if c.init.state == State::Stopped {
             Vec::new()
         } else {
-            crate::host::cgroup_pids(c.init_pid)
+            crate::host::cgroup_pids(c.init.pid)
         };
         Ok(api::PidsResponse {
             processes: pids
@@ -470,10 +733,11 @@ impl Task for Service {
         _ctx: &TtrpcContext,
         req: api::CloseIORequest,
     ) -> TtrpcResult<api::Empty> {
-        // stdin is containerd's FIFO itself, held by the container only: the container sees EOF
-        // when the client closes its end. Nothing of ours to close.
+        // stdin is containerd's FIFO itself, held by the process only: it sees EOF when the
+        // client closes its end. Nothing of ours to close.
         let map = self.containers.lock().await;
-        map.get(&req.id).ok_or_else(|| not_found(&req.id))?;
+        let c = map.get(&req.id).ok_or_else(|| not_found(&req.id))?;
+        c.process(&req.id, &req.exec_id)?;
         Ok(api::Empty::new())
     }
 
@@ -483,7 +747,7 @@ impl Task for Service {
         req: api::ConnectRequest,
     ) -> TtrpcResult<api::ConnectResponse> {
         let map = self.containers.lock().await;
-        let task_pid = map.get(&req.id).map(|c| c.init_pid as u32).unwrap_or(0);
+        let task_pid = map.get(&req.id).map(|c| c.init.pid as u32).unwrap_or(0);
         Ok(api::ConnectResponse {
             shim_pid: std::process::id(),
             task_pid,

@@ -84,6 +84,7 @@ fn options_for(spec: &Spec) -> Options {
         known_fs_types: known_fs_types(),
         host_has_apparmor: true,
         file_bind_sources,
+        config_dir: PathBuf::from("/var/lib/lxcri/lxc/default/c1"),
     }
 }
 

@@ -148,6 +148,7 @@ impl Guard {
             known_fs_types: host_filesystems(),
             host_has_apparmor: false,
             file_bind_sources: BTreeSet::new(),
+            config_dir: self.lxcpath().join(&self.name),
         }
     }
 

@@ -24,17 +24,23 @@ pub fn decode_status(error_num: i32) -> i32 {
     }
 }
 
-/// Entry point of the monitor process: `lxcri-monitor LXCPATH NAME`. Never returns.
+/// Entry point: `lxcri-monitor LXCPATH NAME` (the container's monitor) or
+/// `lxcri-monitor exec LXCPATH NAME PROCESS_JSON PID_FILE` (an exec). Never returns.
 pub fn main(args: &[String]) -> ! {
     let code = match args {
         [lxcpath, name] => run(lxcpath, name),
+        [cmd, lxcpath, name, process, pid_file] if cmd == "exec" => {
+            exec::run(lxcpath, name, process, pid_file)
+        }
         _ => {
-            eprintln!("lxcri monitor: usage: lxcri-monitor LXCPATH NAME");
+            eprintln!("lxcri monitor: usage: lxcri-monitor LXCPATH NAME | lxcri-monitor exec LXCPATH NAME PROCESS_JSON PID_FILE");
             START_FAILED
         }
     };
     std::process::exit(code)
 }
+
+pub mod exec;
 
 fn run(lxcpath: &str, name: &str) -> i32 {
     let (Ok(c_name), Ok(c_path)) = (CString::new(name), CString::new(lxcpath)) else {

@@ -1,0 +1,303 @@
+//! `ctr task exec` into lxcri containers, as a user runs it, on containerd 1.6, 1.7 and 2.1: each
+//! exec is attached through liblxc from a helper process, with its process spec applied.
+
+use integration::{leaks, require_root_or_skip, unique_id, Containerd, ContainerdVersion};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const RUNTIME: &str = "io.containerd.lxcri.v2";
+
+macro_rules! per_version {
+    ($($name:ident),* $(,)?) => {
+        mod v1_6 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V1_6, super::$name) } )* }
+        mod v1_7 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V1_7, super::$name) } )* }
+        mod v2_1 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V2_1, super::$name) } )* }
+    };
+}
+
+per_version!(
+    exec_output_status_user_cwd_stdin,
+    exec_kill_and_ps,
+    twenty_execs_at_once,
+    exec_events,
+    exec_errors,
+);
+
+/// A running container for the scenario, removed afterwards even when the scenario panics.
+struct Running<'a> {
+    cd: &'a Containerd,
+    id: String,
+}
+
+impl<'a> Running<'a> {
+    fn start(cd: &'a Containerd, prefix: &str, flags: &[&str]) -> Running<'a> {
+        let id = unique_id(prefix);
+        let mut args = vec!["run", "-d", "--runtime", RUNTIME];
+        args.extend(flags);
+        args.extend([integration::BUSYBOX_REF, &id, "sleep", "300"]);
+        cd.ctr_ok(&args);
+        Running { cd, id }
+    }
+    fn exec(&self, exec_id: &str, flags: &[&str], cmd: &[&str]) -> std::process::Output {
+        let mut args = vec!["task", "exec", "--exec-id", exec_id];
+        args.extend(flags);
+        args.push(&self.id);
+        args.extend(cmd);
+        self.cd.ctr(&args)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let _ = self.cd.ctr(&["task", "kill", "-s", "SIGKILL", &self.id]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let o = self.cd.ctr(&["task", "delete", &self.id]);
+            if o.status.success() || String::from_utf8_lossy(&o.stderr).contains("not found") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.cd.ctr(&["container", "rm", &self.id]);
+        if !std::thread::panicking() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !leaks(&self.id).is_empty() {
+                assert!(
+                    Instant::now() < deadline,
+                    "left behind: {:?}",
+                    leaks(&self.id)
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+fn run(v: ContainerdVersion, scenario: fn(&Containerd)) {
+    if !require_root_or_skip() {
+        return;
+    }
+    let cd = Containerd::start(v);
+    cd.import_busybox();
+    scenario(&cd);
+}
+
+fn out(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn err(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn exec_output_status_user_cwd_stdin(cd: &Containerd) {
+    let c = Running::start(cd, "ex", &["--cap-drop", "CAP_NET_RAW"]);
+    let o = c.exec("e1", &[], &["sh", "-c", "echo out; echo err >&2; exit 7"]);
+    assert_eq!(o.status.code(), Some(7), "{}", err(&o));
+    assert_eq!(out(&o), "out\n");
+    assert!(err(&o).contains("err") && !out(&o).contains("err"));
+
+    // A death by signal gives 128 + the signal (the exec is not the PID 1 of its namespace).
+    let o = c.exec("e2", &[], &["sh", "-c", "kill -TERM $$"]);
+    assert_eq!(o.status.code(), Some(143), "{}", err(&o));
+
+    // The exec's user and cwd; capabilities come from the container's process spec.
+    let o = c.exec(
+        "e3",
+        &["--user", "65534", "--cwd", "/tmp"],
+        &[
+            "sh",
+            "-c",
+            "id -u; pwd; grep -E 'CapEff|CapBnd|NoNewPrivs' /proc/self/status",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let text = out(&o);
+    assert!(text.starts_with("65534\n/tmp\n"), "{text}");
+    assert!(text.contains("CapEff:\t0000000000000000"), "{text}");
+    let bnd = text
+        .lines()
+        .find(|l| l.starts_with("CapBnd"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap();
+    let bnd = u64::from_str_radix(bnd, 16).unwrap();
+    assert_eq!(bnd & (1 << 13), 0, "CAP_NET_RAW in the exec's bounding set");
+    assert!(text.contains("NoNewPrivs:\t1"), "{text}");
+
+    // As root, the exec is in the container's namespaces and cgroup, with its environment only.
+    let o = c.exec(
+        "e4",
+        &[],
+        &[
+            "sh",
+            "-c",
+            "echo $$; cat /proc/self/cgroup | head -1; env | sort",
+        ],
+    );
+    let text = out(&o);
+    let mut lines = text.lines();
+    let pid: u32 = lines.next().unwrap().parse().unwrap();
+    assert!(
+        pid > 1 && pid < 100,
+        "not in the container's PID namespace: {pid}"
+    );
+    assert!(
+        lines.next().unwrap().contains(&c.id),
+        "not in the container's cgroup: {text}"
+    );
+    assert!(
+        !text.contains("container=lxc") && text.contains("PATH="),
+        "environment: {text}"
+    );
+
+    // stdin, to EOF.
+    let o = cd.ctr_stdin(
+        &["task", "exec", "--exec-id", "e5", &c.id, "cat"],
+        b"hello\nworld\n",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(out(&o), "hello\nworld\n");
+}
+
+fn exec_kill_and_ps(cd: &Containerd) {
+    let c = Running::start(cd, "exk", &[]);
+    // A detached exec, seen by ps, then killed by its exec id.
+    let mut child = Command::new(cd.version().ctr_bin())
+        .args([
+            "-a",
+            &cd.socket().display().to_string(),
+            "-n",
+            integration::NAMESPACE,
+            "task",
+            "exec",
+            "--exec-id",
+            "long",
+            &c.id,
+            "sleep",
+            "301",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ps = loop {
+        let ps = cd.ctr_ok(&["task", "ps", &c.id]);
+        if ps.lines().count() >= 3 {
+            break ps;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the exec never showed in ps: {ps}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        ps.lines().count(),
+        3,
+        "header + sleep 300 + the exec, nothing of lxcri's: {ps}"
+    );
+    cd.ctr_ok(&["task", "kill", "--exec-id", "long", "-s", "SIGKILL", &c.id]);
+    let (status, timed_out) =
+        integration::process::wait_with_limit(&mut child, Duration::from_secs(10));
+    assert!(
+        !timed_out,
+        "ctr task exec did not end after the exec was killed"
+    );
+    assert_eq!(status.code(), Some(137));
+    let ps = cd.ctr_ok(&["task", "ps", &c.id]);
+    assert_eq!(
+        ps.lines().count(),
+        2,
+        "the killed exec is still there: {ps}"
+    );
+}
+
+fn twenty_execs_at_once(cd: &Containerd) {
+    let c = Running::start(cd, "ex20", &[]);
+    let children: Vec<_> = (0..20)
+        .map(|i| {
+            Command::new(cd.version().ctr_bin())
+                .args([
+                    "-a",
+                    &cd.socket().display().to_string(),
+                    "-n",
+                    integration::NAMESPACE,
+                    "task",
+                    "exec",
+                    "--exec-id",
+                    &format!("p{i}"),
+                    &c.id,
+                    "sh",
+                    "-c",
+                    &format!("sleep 0.2; echo {i}; exit {i}"),
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, child) in children.into_iter().enumerate() {
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(i as i32), "exec p{i}: {}", err(&o));
+        assert_eq!(out(&o), format!("{i}\n"));
+    }
+}
+
+fn exec_events(cd: &Containerd) {
+    let c = Running::start(cd, "exev", &[]);
+    let mut events = Command::new(cd.version().ctr_bin())
+        .args(["-a", &cd.socket().display().to_string(), "events"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let o = c.exec("evx", &[], &["sh", "-c", "exit 5"]);
+    assert_eq!(o.status.code(), Some(5));
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = events.kill();
+    let text = out(&events.wait_with_output().unwrap());
+    let mine: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(&c.id) && l.contains("evx"))
+        .collect();
+    let pos = |t: &str| {
+        mine.iter()
+            .position(|l| l.contains(t))
+            .unwrap_or_else(|| panic!("no {t} for exec evx:\n{text}"))
+    };
+    let (added, started, exit) = (
+        pos("/tasks/exec-added"),
+        pos("/tasks/exec-started"),
+        pos("/tasks/exit"),
+    );
+    assert!(added < started && started < exit, "{}", mine.join("\n"));
+}
+
+fn exec_errors(cd: &Containerd) {
+    let c = Running::start(cd, "exe", &[]);
+    // A program that does not exist: Start fails and names it.
+    let o = c.exec("nx", &[], &["/no/such/program"]);
+    assert!(!o.status.success());
+    assert!(err(&o).contains("/no/such/program"), "{}", err(&o));
+    let o = c.exec("nx2", &[], &["nosuchcmd"]);
+    assert!(!o.status.success());
+    assert!(err(&o).contains("executable file not found"), "{}", err(&o));
+    // Into a stopped container: refused, clearly.
+    cd.ctr_ok(&["task", "kill", "-s", "SIGKILL", &c.id]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cd
+        .ctr_ok(&["task", "ls"])
+        .lines()
+        .any(|l| l.starts_with(&c.id) && l.contains("STOPPED"))
+    {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = c.exec("late", &[], &["true"]);
+    assert!(!o.status.success());
+    assert!(err(&o).contains("not running"), "{}", err(&o));
+}
