@@ -4,6 +4,7 @@
 #   (a) `ctr run --rm IMG ID /bin/sh -c true`, N runs each, alternating;
 #   (b) RSS of the shim process holding one running container (lxcri's monitor shown too);
 #   (c) 20 containers started concurrently (`ctr run -d`): total wall time and p95 start latency;
+#   exec latency (`ctr task exec ID true`);
 #   then image-core's benches: validation vs deserialisation, streaming digest vs sha256sum.
 # The machines are noisy: read medians. Usage: scripts/bench.sh [N] (default 20).
 set -euo pipefail
@@ -91,6 +92,22 @@ for r in lxcri runc; do
 done
 sleep 0.5
 for r in lxcri runc; do ctr_ task delete "b-$r" >/dev/null; ctr_ container rm "b-$r"; done
+
+echo "== exec latency: ctr task exec ID true, $N runs each (alternating), ms"
+for r in lxcri runc; do ctr_ run -d --runtime "${RT[$r]}" local/busybox:latest "x-$r" sleep 300; done
+: >"$work/x-lxcri"; : >"$work/x-runc"
+for i in $(seq "$N"); do
+    for r in lxcri runc; do
+        t0=$(now_ms)
+        ctr_ task exec --exec-id "e$i" "x-$r" true
+        echo $(($(now_ms) - t0)) >>"$work/x-$r"
+    done
+done
+x_l=$(median <"$work/x-lxcri"); x_r=$(median <"$work/x-runc")
+echo "lxcri median ${x_l} ms, runc median ${x_r} ms, ratio lxcri/runc $(ratio "$x_l" "$x_r")"
+for r in lxcri runc; do ctr_ task kill -s SIGKILL "x-$r"; done
+sleep 0.5
+for r in lxcri runc; do ctr_ task delete "x-$r" >/dev/null; ctr_ container rm "x-$r"; done
 
 echo "== (c) $CONC containers started concurrently (ctr run -d), wall ms and p95 start ms"
 for r in lxcri runc; do
