@@ -382,3 +382,187 @@ fn create_then_delete_without_start_and_bad_ids() {
     drop(shim);
     assert!(leaks(&id).is_empty(), "{:?}", leaks(&id));
 }
+
+#[test]
+fn update_stats_and_pause_over_the_task_api() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let cd = Containerd::start(ContainerdVersion::V1_6);
+    let id = unique_id("apiu");
+    let dir = tempfile::Builder::new()
+        .prefix(&id)
+        .tempdir_in("/tmp")
+        .unwrap();
+    let b = bundle(dir.path(), &["sleep", "300"]);
+    let cgroup = format!("{NS}/{}", dir.path().file_name().unwrap().to_string_lossy());
+    let shim = Shim::start(&cd, &id, &b);
+    shim.client
+        .create(ctx(), &create_req(&id, &b))
+        .expect("Create");
+    shim.client
+        .start(
+            ctx(),
+            &api::StartRequest {
+                id: id.clone(),
+                ..Default::default()
+            },
+        )
+        .expect("Start");
+
+    // Update, as containerd sends it: the spec's LinuxResources as JSON in an Any.
+    let resources = json!({"memory": {"limit": 33554432}, "cpu": {"quota": 20000, "period": 100000}, "pids": {"limit": 40}});
+    let any = Any {
+        type_url: "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into(),
+        value: serde_json::to_vec(&resources).unwrap(),
+        ..Default::default()
+    };
+    shim.client
+        .update(
+            ctx(),
+            &api::UpdateTaskRequest {
+                id: id.clone(),
+                resources: MessageField::some(any),
+                ..Default::default()
+            },
+        )
+        .expect("Update");
+    let read = |ctl: &str, file: &str| {
+        let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        let p = if v2 {
+            format!("/sys/fs/cgroup/{cgroup}/{file}")
+        } else {
+            format!("/sys/fs/cgroup/{ctl}/{cgroup}/{file}")
+        };
+        std::fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("{p}: {e}"))
+            .trim()
+            .to_string()
+    };
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        assert_eq!(read("", "memory.max"), "33554432");
+        assert_eq!(read("", "cpu.max"), "20000 100000");
+    } else {
+        assert_eq!(read("memory", "memory.limit_in_bytes"), "33554432");
+        assert_eq!(read("cpu", "cpu.cfs_quota_us"), "20000");
+    }
+    assert_eq!(read("pids", "pids.max"), "40");
+    // Resources that cannot change on a running container are refused, naming them.
+    let bad = Any {
+        value: serde_json::to_vec(&json!({"devices": [{"allow": true}]})).unwrap(),
+        ..Default::default()
+    };
+    let err = shim
+        .client
+        .update(
+            ctx(),
+            &api::UpdateTaskRequest {
+                id: id.clone(),
+                resources: MessageField::some(bad),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(
+        format!("{err:?}").contains("only memory, cpu and pids"),
+        "{err:?}"
+    );
+
+    // Stats: containerd's cgroup metrics type, with the new limit in it.
+    let stats = shim
+        .client
+        .stats(
+            ctx(),
+            &api::StatsRequest {
+                id: id.clone(),
+                ..Default::default()
+            },
+        )
+        .expect("Stats");
+    let any = stats.stats.into_option().expect("stats present");
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        assert_eq!(any.type_url, "io.containerd.cgroups.v2.Metrics");
+    } else {
+        assert_eq!(any.type_url, "io.containerd.cgroups.v1.Metrics");
+        use containerd_shim_protos::protobuf::Message;
+        let m = containerd_shim_protos::cgroups::metrics::Metrics::parse_from_bytes(&any.value)
+            .unwrap();
+        assert_eq!(m.memory.usage.limit, 33554432);
+        assert!(m.memory.usage.usage > 0);
+        assert_eq!(m.pids.limit, 40);
+        assert!(m.pids.current >= 1);
+    }
+
+    // Pause: State says PAUSED; Resume: RUNNING again.
+    shim.client
+        .pause(
+            ctx(),
+            &api::PauseRequest {
+                id: id.clone(),
+                ..Default::default()
+            },
+        )
+        .expect("Pause");
+    let st = shim
+        .client
+        .state(
+            ctx(),
+            &api::StateRequest {
+                id: id.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(st.status.enum_value(), Ok(Status::PAUSED));
+    shim.client
+        .resume(
+            ctx(),
+            &api::ResumeRequest {
+                id: id.clone(),
+                ..Default::default()
+            },
+        )
+        .expect("Resume");
+    let st = shim
+        .client
+        .state(
+            ctx(),
+            &api::StateRequest {
+                id: id.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(st.status.enum_value(), Ok(Status::RUNNING));
+
+    shim.client
+        .kill(
+            ctx(),
+            &api::KillRequest {
+                id: id.clone(),
+                signal: 9,
+                ..Default::default()
+            },
+        )
+        .expect("Kill");
+    shim.client
+        .wait(
+            ctx(),
+            &api::WaitRequest {
+                id: id.clone(),
+                ..Default::default()
+            },
+        )
+        .expect("Wait");
+    shim.client
+        .delete(
+            ctx(),
+            &api::DeleteRequest {
+                id: id.clone(),
+                ..Default::default()
+            },
+        )
+        .expect("Delete");
+    drop(shim);
+    assert!(leaks(&id).is_empty(), "{:?}", leaks(&id));
+}

@@ -107,6 +107,51 @@ pub fn cgroup_dirs(pid: i32) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// Freezes (`true`) or thaws the cgroup of `pid`: the v1 freezer (`freezer.state`) or v2's
+/// `cgroup.freeze`. Waits (bounded) until the kernel reports the new state.
+pub fn set_frozen(pid: i32, frozen: bool) -> Result<(), String> {
+    let dirs = cgroup_dirs(pid);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    if let Some(dir) = dirs.iter().find(|d| d.join("freezer.state").exists()) {
+        let f = dir.join("freezer.state");
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        std::fs::write(&f, want).map_err(|e| format!("writing {want} to {}: {e}", f.display()))?;
+        while std::fs::read_to_string(&f)
+            .map(|s| s.trim() != want)
+            .unwrap_or(true)
+        {
+            if std::time::Instant::now() > deadline {
+                return Err(format!("{} did not become {want} within 5 s", f.display()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        return Ok(());
+    }
+    if let Some(dir) = dirs.iter().find(|d| d.join("cgroup.freeze").exists()) {
+        let f = dir.join("cgroup.freeze");
+        std::fs::write(&f, if frozen { "1" } else { "0" })
+            .map_err(|e| format!("writing {}: {e}", f.display()))?;
+        let want = if frozen { "frozen 1" } else { "frozen 0" };
+        let events = dir.join("cgroup.events");
+        while std::fs::read_to_string(&events)
+            .map(|s| !s.lines().any(|l| l == want))
+            .unwrap_or(false)
+        {
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "{} did not say {want:?} within 5 s",
+                    events.display()
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        return Ok(());
+    }
+    Err(format!(
+        "process {pid} has no freezer cgroup (neither freezer.state nor cgroup.freeze)"
+    ))
+}
+
 /// The children of `pid`, from `/proc/PID/task/*/children` (each thread lists the children it
 /// forked), or a scan of /proc where the kernel lacks those files.
 pub fn children(pid: i32) -> Vec<i32> {

@@ -9,7 +9,9 @@
 //! | `process` | the OCI process spec -> the init's config |
 //! | `config` | lxcri's TOML config file |
 //! | `options` | runtime options containerd sends |
+//! | `cgroups` | a running container's cgroup: metrics (Stats) and limits (Update) |
 //! | `host` | facts about the host (cgroup layout, filesystems, processes) |
+pub mod cgroups;
 pub mod cli;
 pub mod config;
 pub mod container;

@@ -14,7 +14,8 @@ use containerd_shim::asynchronous::ExitSignal;
 use containerd_shim::util::convert_to_timestamp;
 use containerd_shim::{api, Task, TtrpcContext};
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskPaused,
+    TaskResumed, TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim_protos::protobuf::{MessageDyn, MessageField};
@@ -33,6 +34,7 @@ type TtrpcResult<T> = Result<T, ttrpc::Error>;
 enum State {
     Created,
     Running,
+    Paused,
     Stopped,
 }
 
@@ -131,6 +133,7 @@ fn status_of(s: State) -> api::Status {
     match s {
         State::Created => api::Status::CREATED,
         State::Running => api::Status::RUNNING,
+        State::Paused => api::Status::PAUSED,
         State::Stopped => api::Status::STOPPED,
     }
 }
@@ -229,6 +232,59 @@ impl Service {
             drop(map);
             Self::publish(&publisher, &namespace, "/tasks/exit", Box::new(ev)).await;
         });
+    }
+
+    /// Pause (freeze) or resume (thaw) every process of a container through its cgroup.
+    async fn freeze(&self, id: &str, frozen: bool) -> TtrpcResult<api::Empty> {
+        let mut map = self.containers.lock().await;
+        let c = map.get_mut(id).ok_or_else(|| not_found(id))?;
+        let (from, to) = if frozen {
+            (State::Running, State::Paused)
+        } else {
+            (State::Paused, State::Running)
+        };
+        if c.init.state != from {
+            return Err(Error::FailedPrecondition(format!(
+                "container {id} is {:?}: only a {from:?} container can be {}",
+                c.init.state,
+                if frozen { "paused" } else { "resumed" }
+            ))
+            .into());
+        }
+        let pid = c.init.pid;
+        tokio::task::spawn_blocking(move || crate::host::set_frozen(pid, frozen))
+            .await
+            .map_err(|e| Error::Internal(format!("freeze panicked: {e}")))?
+            .map_err(|e| Error::Internal(format!("container {id}: {e}")))?;
+        c.init.state = to;
+        drop(map);
+        if frozen {
+            let ev = TaskPaused {
+                container_id: id.to_string(),
+                ..Default::default()
+            };
+            Self::publish(
+                &self.publisher,
+                &self.namespace,
+                "/tasks/paused",
+                Box::new(ev),
+            )
+            .await;
+        } else {
+            let ev = TaskResumed {
+                container_id: id.to_string(),
+                ..Default::default()
+            };
+            Self::publish(
+                &self.publisher,
+                &self.namespace,
+                "/tasks/resumed",
+                Box::new(ev),
+            )
+            .await;
+        }
+        info!("{} {id}", if frozen { "paused" } else { "resumed" });
+        Ok(api::Empty::new())
     }
 
     async fn start_exec(&self, id: &str, exec_id: &str) -> TtrpcResult<api::StartResponse> {
@@ -642,7 +698,7 @@ impl Task for Service {
             (c.init.state, c.init.pid, c.init.exit_rx.clone())
         };
         match state {
-            State::Running => {
+            State::Running | State::Paused => {
                 return Err(Error::FailedPrecondition(format!(
                     "container {} is running: stop it first (ctr task kill), then delete",
                     req.id
@@ -766,6 +822,83 @@ impl Task for Service {
             self.exit.signal();
         }
         Ok(api::Empty::new())
+    }
+
+    async fn stats(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::StatsRequest,
+    ) -> TtrpcResult<api::StatsResponse> {
+        let pid = {
+            let map = self.containers.lock().await;
+            let c = map.get(&req.id).ok_or_else(|| not_found(&req.id))?;
+            if c.init.state == State::Stopped {
+                return Err(Error::FailedPrecondition(format!(
+                    "container {} is stopped: it has no metrics",
+                    req.id
+                ))
+                .into());
+            }
+            c.init.pid
+        };
+        let any = tokio::task::spawn_blocking(move || crate::cgroups::metrics(pid))
+            .await
+            .map_err(|e| Error::Internal(format!("stats panicked: {e}")))?
+            .map_err(|e| Error::Internal(format!("container {}: metrics: {e}", req.id)))?;
+        Ok(api::StatsResponse {
+            stats: MessageField::some(any),
+            ..Default::default()
+        })
+    }
+
+    async fn update(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::UpdateTaskRequest,
+    ) -> TtrpcResult<api::Empty> {
+        let pid = {
+            let map = self.containers.lock().await;
+            let c = map.get(&req.id).ok_or_else(|| not_found(&req.id))?;
+            if c.init.state == State::Stopped {
+                return Err(Error::FailedPrecondition(format!(
+                    "container {} is stopped: nothing to update",
+                    req.id
+                ))
+                .into());
+            }
+            c.init.pid
+        };
+        let value = req
+            .resources
+            .as_ref()
+            .map(|a| a.value.clone())
+            .unwrap_or_default();
+        let resources: oci_spec::runtime::LinuxResources =
+            serde_json::from_slice(&value).map_err(|e| {
+                Error::InvalidArgument(format!(
+                    "container {}: update: the resources are not valid: {e}",
+                    req.id
+                ))
+            })?;
+        let id = req.id.clone();
+        tokio::task::spawn_blocking(move || crate::cgroups::update(pid, &resources))
+            .await
+            .map_err(|e| Error::Internal(format!("update panicked: {e}")))?
+            .map_err(|e| Error::InvalidArgument(format!("container {id}: update: {e}")))?;
+        info!("updated the resources of {}", req.id);
+        Ok(api::Empty::new())
+    }
+
+    async fn pause(&self, _ctx: &TtrpcContext, req: api::PauseRequest) -> TtrpcResult<api::Empty> {
+        self.freeze(&req.id, true).await
+    }
+
+    async fn resume(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::ResumeRequest,
+    ) -> TtrpcResult<api::Empty> {
+        self.freeze(&req.id, false).await
     }
 
     async fn checkpoint(

@@ -1,0 +1,348 @@
+//! A running container's cgroup: metrics for `Stats` (containerd's cgroups v1 `Metrics` on a v1
+//! or hybrid host, its v2 `Metrics` on a unified host) and new limits for `Update`.
+//!
+//! The cgroup is found from the container's init (`/proc/PID/cgroup`), so it is always the one
+//! LXC made from the spec's `cgroupsPath`.
+
+use crate::host;
+use crate::lxcconf::CgroupMode;
+use containerd_shim_protos::cgroups::metrics as v1;
+use containerd_shim_protos::cgroups_v2::metrics as v2;
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
+use containerd_shim_protos::protobuf::MessageField;
+use oci_spec::runtime::LinuxResources;
+use std::path::{Path, PathBuf};
+
+fn read(dir: &Path, file: &str) -> Option<String> {
+    std::fs::read_to_string(dir.join(file))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// A number from a cgroup file; "max" (no limit) is 0, as containerd reports it.
+fn num(dir: &Path, file: &str) -> u64 {
+    read(dir, file)
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// `key value` lines (memory.stat, cpu.stat, cpuacct.stat).
+fn keyed(dir: &Path, file: &str) -> std::collections::HashMap<String, u64> {
+    read(dir, file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            Some((it.next()?.to_string(), it.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The cgroup directory (among the container's) that holds `file`.
+fn dir_with(dirs: &[PathBuf], file: &str) -> Option<PathBuf> {
+    dirs.iter().find(|d| d.join(file).exists()).cloned()
+}
+
+/// Metrics of the container whose init is `pid`, as the `Any` containerd decodes.
+pub fn metrics(pid: i32) -> Result<Any, String> {
+    let dirs = host::cgroup_dirs(pid);
+    if dirs.is_empty() {
+        return Err(format!("process {pid} has no cgroup (has it exited?)"));
+    }
+    let any = match host::cgroup_mode() {
+        CgroupMode::V2 => {
+            let d = dir_with(&dirs, "cgroup.controllers").ok_or("no cgroup v2 directory")?;
+            containerd_shim::util::convert_to_any(Box::new(metrics_v2(&d)))
+        }
+        CgroupMode::V1 => containerd_shim::util::convert_to_any(Box::new(metrics_v1(&dirs))),
+    };
+    any.map_err(|e| format!("encoding metrics: {e}"))
+}
+
+fn metrics_v1(dirs: &[PathBuf]) -> v1::Metrics {
+    let mut m = v1::Metrics::new();
+    if let Some(d) = dir_with(dirs, "pids.current") {
+        m.pids = MessageField::some(v1::PidsStat {
+            current: num(&d, "pids.current"),
+            limit: num(&d, "pids.max"),
+            ..Default::default()
+        });
+    }
+    if let Some(d) = dir_with(dirs, "cpuacct.usage") {
+        let per_cpu = read(&d, "cpuacct.usage_percpu")
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let usage = v1::CPUUsage {
+            total: num(&d, "cpuacct.usage"),
+            user: num(&d, "cpuacct.usage_user"),
+            kernel: num(&d, "cpuacct.usage_sys"),
+            per_cpu,
+            ..Default::default()
+        };
+        let mut cpu = v1::CPUStat {
+            usage: MessageField::some(usage),
+            ..Default::default()
+        };
+        if let Some(c) = dir_with(dirs, "cpu.stat") {
+            let st = keyed(&c, "cpu.stat");
+            let g = |k: &str| st.get(k).copied().unwrap_or(0);
+            cpu.throttling = MessageField::some(v1::Throttle {
+                periods: g("nr_periods"),
+                throttled_periods: g("nr_throttled"),
+                throttled_time: g("throttled_time"),
+                ..Default::default()
+            });
+        }
+        m.cpu = MessageField::some(cpu);
+    }
+    if let Some(d) = dir_with(dirs, "memory.usage_in_bytes") {
+        let st = keyed(&d, "memory.stat");
+        let g = |k: &str| st.get(k).copied().unwrap_or(0);
+        let entry = |prefix: &str| v1::MemoryEntry {
+            usage: num(&d, &format!("{prefix}.usage_in_bytes")),
+            limit: num(&d, &format!("{prefix}.limit_in_bytes")),
+            max: num(&d, &format!("{prefix}.max_usage_in_bytes")),
+            failcnt: num(&d, &format!("{prefix}.failcnt")),
+            ..Default::default()
+        };
+        let mut mem = v1::MemoryStat {
+            cache: g("cache"),
+            rss: g("rss"),
+            rss_huge: g("rss_huge"),
+            mapped_file: g("mapped_file"),
+            dirty: g("dirty"),
+            writeback: g("writeback"),
+            pg_pg_in: g("pgpgin"),
+            pg_pg_out: g("pgpgout"),
+            pg_fault: g("pgfault"),
+            pg_maj_fault: g("pgmajfault"),
+            inactive_anon: g("inactive_anon"),
+            active_anon: g("active_anon"),
+            inactive_file: g("inactive_file"),
+            active_file: g("active_file"),
+            unevictable: g("unevictable"),
+            hierarchical_memory_limit: g("hierarchical_memory_limit"),
+            hierarchical_swap_limit: g("hierarchical_memsw_limit"),
+            total_cache: g("total_cache"),
+            total_rss: g("total_rss"),
+            total_rss_huge: g("total_rss_huge"),
+            total_mapped_file: g("total_mapped_file"),
+            total_dirty: g("total_dirty"),
+            total_writeback: g("total_writeback"),
+            total_pg_pg_in: g("total_pgpgin"),
+            total_pg_pg_out: g("total_pgpgout"),
+            total_pg_fault: g("total_pgfault"),
+            total_pg_maj_fault: g("total_pgmajfault"),
+            total_inactive_anon: g("total_inactive_anon"),
+            total_active_anon: g("total_active_anon"),
+            total_inactive_file: g("total_inactive_file"),
+            total_active_file: g("total_active_file"),
+            total_unevictable: g("total_unevictable"),
+            usage: MessageField::some(entry("memory")),
+            ..Default::default()
+        };
+        if d.join("memory.memsw.usage_in_bytes").exists() {
+            mem.swap = MessageField::some(entry("memory.memsw"));
+        }
+        if d.join("memory.kmem.usage_in_bytes").exists() {
+            mem.kernel = MessageField::some(entry("memory.kmem"));
+        }
+        m.memory = MessageField::some(mem);
+    }
+    if let Some(d) = dir_with(dirs, "blkio.throttle.io_service_bytes_recursive") {
+        let entries = |file: &str| -> Vec<v1::BlkIOEntry> {
+            read(&d, file)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    let [dev, op, value] = f[..] else { return None };
+                    let (major, minor) = dev.split_once(':')?;
+                    Some(v1::BlkIOEntry {
+                        op: op.to_string(),
+                        major: major.parse().ok()?,
+                        minor: minor.parse().ok()?,
+                        value: value.parse().ok()?,
+                        ..Default::default()
+                    })
+                })
+                .collect()
+        };
+        m.blkio = MessageField::some(v1::BlkIOStat {
+            io_service_bytes_recursive: entries("blkio.throttle.io_service_bytes_recursive"),
+            io_serviced_recursive: entries("blkio.throttle.io_serviced_recursive"),
+            ..Default::default()
+        });
+    }
+    m
+}
+
+fn metrics_v2(d: &Path) -> v2::Metrics {
+    let mut m = v2::Metrics::new();
+    m.pids = MessageField::some(v2::PidsStat {
+        current: num(d, "pids.current"),
+        limit: num(d, "pids.max"),
+        ..Default::default()
+    });
+    let cpu = keyed(d, "cpu.stat");
+    let c = |k: &str| cpu.get(k).copied().unwrap_or(0);
+    m.cpu = MessageField::some(v2::CPUStat {
+        usage_usec: c("usage_usec"),
+        user_usec: c("user_usec"),
+        system_usec: c("system_usec"),
+        nr_periods: c("nr_periods"),
+        nr_throttled: c("nr_throttled"),
+        throttled_usec: c("throttled_usec"),
+        ..Default::default()
+    });
+    let st = keyed(d, "memory.stat");
+    let g = |k: &str| st.get(k).copied().unwrap_or(0);
+    m.memory = MessageField::some(v2::MemoryStat {
+        anon: g("anon"),
+        file: g("file"),
+        kernel_stack: g("kernel_stack"),
+        slab: g("slab"),
+        sock: g("sock"),
+        shmem: g("shmem"),
+        file_mapped: g("file_mapped"),
+        file_dirty: g("file_dirty"),
+        usage: num(d, "memory.current"),
+        usage_limit: num(d, "memory.max"),
+        max_usage: num(d, "memory.peak"),
+        swap_usage: num(d, "memory.swap.current"),
+        swap_limit: num(d, "memory.swap.max"),
+        ..Default::default()
+    });
+    let usage = read(d, "io.stat")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let (major, minor) = it.next()?.split_once(':')?;
+            let mut e = v2::IOEntry {
+                major: major.parse().ok()?,
+                minor: minor.parse().ok()?,
+                ..Default::default()
+            };
+            for kv in it {
+                let (k, v) = kv.split_once('=')?;
+                let v = v.parse().unwrap_or(0);
+                match k {
+                    "rbytes" => e.rbytes = v,
+                    "wbytes" => e.wbytes = v,
+                    "rios" => e.rios = v,
+                    "wios" => e.wios = v,
+                    _ => {}
+                }
+            }
+            Some(e)
+        })
+        .collect();
+    m.io = MessageField::some(v2::IOStat {
+        usage,
+        ..Default::default()
+    });
+    m
+}
+
+fn write(dir: &Path, file: &str, value: impl ToString) -> Result<(), String> {
+    let path = dir.join(file);
+    std::fs::write(&path, value.to_string())
+        .map_err(|e| format!("writing {} to {}: {e}", value.to_string(), path.display()))
+}
+
+/// Applies new limits (`ctr task update`) to the running container's cgroup: memory, cpu
+/// (shares/weight, quota and period, cpuset) and pids. Other resources are an error naming them.
+pub fn update(pid: i32, r: &LinuxResources) -> Result<(), String> {
+    let dirs = host::cgroup_dirs(pid);
+    let need = |file: &str| {
+        dir_with(&dirs, file).ok_or_else(|| format!("the container's cgroup has no {file}"))
+    };
+    if r.devices().as_ref().is_some_and(|d| !d.is_empty())
+        || r.hugepage_limits().is_some()
+        || r.network().is_some()
+        || r.rdma().is_some()
+    {
+        return Err(
+            "only memory, cpu and pids limits can be updated on a running container".into(),
+        );
+    }
+    let v2 = host::cgroup_mode() == CgroupMode::V2;
+    if let Some(mem) = r.memory() {
+        if let Some(limit) = mem.limit() {
+            if v2 {
+                let value = if limit < 0 {
+                    "max".to_string()
+                } else {
+                    limit.to_string()
+                };
+                write(&need("memory.max")?, "memory.max", value)?;
+            } else {
+                write(
+                    &need("memory.limit_in_bytes")?,
+                    "memory.limit_in_bytes",
+                    limit,
+                )?;
+            }
+        }
+        if let Some(res) = mem.reservation() {
+            if v2 {
+                write(&need("memory.low")?, "memory.low", res)?;
+            } else {
+                write(
+                    &need("memory.soft_limit_in_bytes")?,
+                    "memory.soft_limit_in_bytes",
+                    res,
+                )?;
+            }
+        }
+    }
+    if let Some(cpu) = r.cpu() {
+        if let Some(shares) = cpu.shares() {
+            if v2 {
+                // runc's conversion of cgroup v1 shares [2, 262144] to v2 weight [1, 10000].
+                let weight = 1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142;
+                write(&need("cpu.weight")?, "cpu.weight", weight)?;
+            } else {
+                write(&need("cpu.shares")?, "cpu.shares", shares)?;
+            }
+        }
+        if cpu.quota().is_some() || cpu.period().is_some() {
+            if v2 {
+                let d = need("cpu.max")?;
+                let period = cpu.period().unwrap_or(100_000);
+                let quota = match cpu.quota() {
+                    Some(q) if q > 0 => q.to_string(),
+                    _ => "max".to_string(),
+                };
+                write(&d, "cpu.max", format!("{quota} {period}"))?;
+            } else {
+                let d = need("cpu.cfs_quota_us")?;
+                if let Some(p) = cpu.period() {
+                    write(&d, "cpu.cfs_period_us", p)?;
+                }
+                if let Some(q) = cpu.quota() {
+                    write(&d, "cpu.cfs_quota_us", q)?;
+                }
+            }
+        }
+        if let Some(cpus) = cpu.cpus() {
+            write(&need("cpuset.cpus")?, "cpuset.cpus", cpus)?;
+        }
+        if let Some(mems) = cpu.mems() {
+            write(&need("cpuset.mems")?, "cpuset.mems", mems)?;
+        }
+    }
+    if let Some(pids) = r.pids() {
+        let limit = pids.limit();
+        let value = if limit <= 0 {
+            "max".to_string()
+        } else {
+            limit.to_string()
+        };
+        write(&need("pids.max")?, "pids.max", value)?;
+    }
+    Ok(())
+}
