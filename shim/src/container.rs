@@ -153,6 +153,123 @@ fn clear_nonblock(f: &File) {
     }
 }
 
+/// The container's (or an exec's) stdout and stderr, from containerd's stdio URIs: FIFO paths
+/// (the usual case), `file:///path` (both streams appended to the file), or
+/// `binary:///path?args` (a logging binary started now, reading the streams from fds 3 and 4 and
+/// closing fd 5 once ready, as containerd's shims do). Returns the logger's pid when one runs.
+pub fn open_outputs(
+    stdout: &str,
+    stderr: &str,
+    id: &str,
+    namespace: &str,
+) -> Result<(File, File, Option<i32>)> {
+    if let Some(rest) = stdout.strip_prefix("binary://") {
+        return start_logger(rest, id, namespace);
+    }
+    if let Some(path) = stdout.strip_prefix("file://") {
+        let f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| Error::io(format!("opening the log file {path} (--log-uri)"), e))?;
+        let f2 = f
+            .try_clone()
+            .map_err(|e| Error::io(format!("log file {path}"), e))?;
+        return Ok((f, f2, None));
+    }
+    Ok((open_stdio(stdout, true)?, open_stdio(stderr, true)?, None))
+}
+
+fn start_logger(uri_rest: &str, id: &str, namespace: &str) -> Result<(File, File, Option<i32>)> {
+    use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    let (path, query) = uri_rest.split_once('?').unwrap_or((uri_rest, ""));
+    let mut args = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some((k, v)) => {
+                args.push(k.to_string());
+                if !v.is_empty() {
+                    args.push(v.to_string());
+                }
+            }
+            None => args.push(pair.to_string()),
+        }
+    }
+    let pipe = || -> Result<(OwnedFd, OwnedFd)> {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Error::Internal(format!("pipe for the logging binary: {e}")))
+    };
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (ready_r, ready_w) = pipe()?;
+    let fds = [out_r.as_raw_fd(), err_r.as_raw_fd(), ready_w.as_raw_fd()];
+    let mut cmd = std::process::Command::new(path);
+    cmd.args(&args)
+        .env("CONTAINER_ID", id)
+        .env("CONTAINER_NAMESPACE", namespace)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: only dup2/fcntl (async-signal-safe) run between fork and exec. The pipes' fds are
+    // above 2, and dup2 onto 3, 4, 5 in order; a source equal to its target keeps CLOEXEC off by
+    // fcntl. A source below its target that another dup2 overwrote cannot happen: sources are
+    // first moved above 5.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut moved = [0; 3];
+            for (i, fd) in fds.iter().enumerate() {
+                moved[i] = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 10);
+                if moved[i] < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            for (i, fd) in moved.iter().enumerate() {
+                if libc::dup2(*fd, 3 + i as i32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| Error::io(format!("starting the logging binary {path} (--log-uri)"), e))?;
+    let logger = child.id() as i32;
+    drop(child); // the shim's reaper collects it
+    drop((out_r, err_r, ready_w));
+    // The logger closes fd 5 when it is ready: wait for EOF (bounded).
+    let mut ready = File::from(ready_r);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut b = [0u8; 1];
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: ready.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, 50) };
+        if n > 0 && matches!(ready.read(&mut b), Ok(0) | Err(_)) {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = kill(Pid::from_raw(logger), Signal::SIGKILL);
+            return Err(Error::Internal(format!(
+                "the logging binary {path} did not get ready within 10 s (it must close fd 5)"
+            )));
+        }
+    }
+    // SAFETY: taking ownership of the write ends we own.
+    let (out, err) = unsafe {
+        (
+            File::from_raw_fd(out_w.into_raw_fd()),
+            File::from_raw_fd(err_w.into_raw_fd()),
+        )
+    };
+    Ok((out, err, Some(logger)))
+}
+
 /// Opens one of containerd's stdio paths for the container. Empty: /dev/null.
 fn open_stdio(path: &str, write: bool) -> Result<File> {
     if path.is_empty() {
@@ -386,8 +503,12 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
 
     // The monitor, with the container's stdio.
     let stdin = open_stdio(&req.stdin, false)?;
-    let stdout = open_stdio(&req.stdout, true)?;
-    let stderr = open_stdio(&req.stderr, true)?;
+    let (stdout, stderr, logger) = open_outputs(&req.stdout, &req.stderr, &req.id, &req.namespace)?;
+    if let Some(pid) = logger {
+        undo.push(move || {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        });
+    }
     let monitor_bin = cfg.monitor_path();
     let child = std::process::Command::new(&monitor_bin)
         .arg(&paths.lxcpath)
@@ -712,6 +833,12 @@ pub fn start_exec(
     write_file(&spec_file, &data)?;
     let _ = std::fs::remove_file(&pid_file);
     let monitor_bin = cfg.monitor_path();
+    let ns = paths
+        .lxcpath
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (out, err, _logger) = open_outputs(stdio.1, stdio.2, id, &ns)?;
     let child = std::process::Command::new(&monitor_bin)
         .arg("exec")
         .arg(&paths.lxcpath)
@@ -725,8 +852,8 @@ pub fn start_exec(
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         )
         .stdin(open_stdio(stdio.0, false)?)
-        .stdout(open_stdio(stdio.1, true)?)
-        .stderr(open_stdio(stdio.2, true)?)
+        .stdout(out)
+        .stderr(err)
         .spawn()
         .map_err(|e| {
             Error::io(

@@ -1,0 +1,119 @@
+//! `ctr run --log-uri`: `file:///path` and `binary:///path?args` (a logging binary, as nerdctl
+//! uses) on containerd 1.6, 1.7 and 2.1.
+
+use integration::{leaks, require_root_or_skip, unique_id, Containerd, ContainerdVersion};
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+const RUNTIME: &str = "io.containerd.lxcri.v2";
+
+macro_rules! per_version {
+    ($($name:ident),* $(,)?) => {
+        mod v1_6 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V1_6, super::$name) } )* }
+        mod v1_7 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V1_7, super::$name) } )* }
+        mod v2_1 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V2_1, super::$name) } )* }
+    };
+}
+
+per_version!(log_to_a_file, log_through_a_logging_binary);
+
+fn run(v: ContainerdVersion, scenario: fn(&Containerd)) {
+    if !require_root_or_skip() {
+        return;
+    }
+    let cd = Containerd::start(v);
+    cd.import_busybox();
+    scenario(&cd);
+}
+
+fn wait_for(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn log_to_a_file(cd: &Containerd) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("out.log");
+    let id = unique_id("logf");
+    let uri = format!("file://{}", log.display());
+    let o = cd.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--log-uri",
+        &uri,
+        integration::BUSYBOX_REF,
+        &id,
+        "sh",
+        "-c",
+        "echo to-stdout; echo to-stderr >&2; exit 4",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("to-stdout\n") && text.contains("to-stderr\n"),
+        "{text:?}"
+    );
+    wait_for("no leaks", || leaks(&id).is_empty());
+}
+
+fn log_through_a_logging_binary(cd: &Containerd) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    // A logging binary: ready once fd 5 is closed, stdout from fd 3, stderr from fd 4.
+    let logger = dir.path().join("logger.sh");
+    std::fs::write(
+        &logger,
+        format!(
+            "#!/bin/sh\necho \"$CONTAINER_ID $CONTAINER_NAMESPACE $*\" > {d}/env\nexec 5>&-\ncat <&3 > {d}/stdout &\ncat <&4 > {d}/stderr &\nwait\ntouch {d}/done\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&logger, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let id = unique_id("logb");
+    let uri = format!("binary://{}?--tag=web&--verbose", logger.display());
+    let o = cd.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--log-uri",
+        &uri,
+        integration::BUSYBOX_REF,
+        &id,
+        "sh",
+        "-c",
+        "echo out-line; echo err-line >&2",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The logger sees EOF when the container is gone, then finishes.
+    wait_for("the logger to finish", || dir.path().join("done").exists());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("stdout")).unwrap(),
+        "out-line\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("stderr")).unwrap(),
+        "err-line\n"
+    );
+    let env = std::fs::read_to_string(dir.path().join("env")).unwrap();
+    assert_eq!(
+        env.trim(),
+        format!("{id} {} --tag web --verbose", integration::NAMESPACE)
+    );
+    wait_for("no leaks", || leaks(&id).is_empty());
+}
