@@ -54,6 +54,8 @@ pub fn init_config(spec: &Spec) -> Result<InitConfig, ProcessError> {
         cfg.masked_paths = absolute_paths("linux.maskedPaths", linux.masked_paths())?;
         cfg.readonly_paths = absolute_paths("linux.readonlyPaths", linux.readonly_paths())?;
     }
+    cfg.seccomp = crate::lxcconf::compile_seccomp(spec)
+        .map_err(|e| ProcessError::new(e.field(), e.to_string()))?;
     Ok(cfg)
 }
 
@@ -418,5 +420,24 @@ mod tests {
         let c = init_config(&spec(FULL)).unwrap();
         let back: InitConfig = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn seccomp_profile_is_compiled_for_the_init() {
+        let mut v: serde_json::Value = serde_json::from_str(FULL).unwrap();
+        v["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+            "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]
+        });
+        let cfg = init_config(&serde_json::from_value(v.clone()).unwrap()).unwrap();
+        let prog = cfg.seccomp.expect("a program");
+        assert_eq!(prog.flags, 2);
+        assert!(!prog.filter.is_empty());
+        assert_eq!(init_config(&spec(FULL)).unwrap().seccomp, None);
+
+        v["linux"]["seccomp"]["defaultAction"] = "SCMP_ACT_NOTIFY".into();
+        let e = init_config(&serde_json::from_value(v).unwrap()).unwrap_err();
+        assert_eq!(e.field, "linux.seccomp.defaultAction");
     }
 }

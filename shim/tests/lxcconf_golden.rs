@@ -115,6 +115,8 @@ fn golden_configs_match() {
         "mounts-all",
         "userns",
         "readonly-masked",
+        "seccomp-ctr-default",
+        "seccomp-custom",
     ] {
         assert!(
             names.iter().any(|n| n == required),
@@ -181,12 +183,55 @@ fn hooks_are_refused() {
     );
 }
 
+/// `linux.seccomp` is compiled for the init, not given to LXC: no `lxc.seccomp.*` key, and a
+/// profile feature lxcri cannot apply fails the translation naming the field.
 #[test]
-fn seccomp_is_refused() {
+fn seccomp_goes_to_the_init_not_to_lxc() {
+    for name in ["seccomp-ctr-default", "seccomp-custom"] {
+        let spec = load(name);
+        let cfg = translate(&spec, &options_for(&spec)).expect("translates");
+        assert!(
+            cfg.items()
+                .iter()
+                .all(|(k, _)| !k.starts_with("lxc.seccomp")),
+            "{name}: an lxc.seccomp key is set"
+        );
+        assert!(cfg.files().is_empty(), "{name}: files {:?}", cfg.files());
+        assert!(
+            cfg.notes().iter().any(|n| n.starts_with("linux.seccomp (")),
+            "{name}: no seccomp note in {:?}",
+            cfg.notes()
+        );
+        let prog = lxcri::lxcconf::compile_seccomp(&spec)
+            .expect("compiles")
+            .expect("has a program");
+        assert!(prog.filter.len() > 10 && prog.filter.len() <= 4096);
+    }
+}
+
+#[test]
+fn seccomp_notify_is_refused() {
     assert_error(
-        |v| v["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"}),
-        "linux.seccomp",
-        "seccomp filtering is not supported",
+        |v| {
+            v["linux"]["seccomp"] = serde_json::json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+            })
+        },
+        "linux.seccomp.syscalls[0].action",
+        "SCMP_ACT_NOTIFY (a seccomp agent) is not supported",
+    );
+}
+
+#[test]
+fn seccomp_bad_errno_is_refused() {
+    assert_error(
+        |v| {
+            v["linux"]["seccomp"] =
+                serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 9999})
+        },
+        "linux.seccomp.defaultErrnoRet",
+        "9999 is not an errno value",
     );
 }
 

@@ -6,7 +6,7 @@
 
 use crate::{
     bounding_drops, cap_last_cap, cap_mask, cap_name, io_text, lookup_path, rlimit_resource,
-    Capabilities, InitConfig,
+    Capabilities, InitConfig, SeccompProgram,
 };
 use std::ffi::CString;
 use std::path::Path;
@@ -320,6 +320,16 @@ pub fn exec(program: &str, cfg: &InitConfig) -> i32 {
     let mut envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
     envp.push(std::ptr::null());
     reset_signals();
+    // With no_new_privs the filter can be loaded without CAP_SYS_ADMIN: load it as the very last
+    // step, so it constrains the user's process only (runc's order).
+    if cfg.no_new_privileges {
+        if let Some(prog) = &cfg.seccomp {
+            if let Err(e) = load_seccomp(prog) {
+                eprintln!("lxcri-init: exec {program}: {e}");
+                return 126;
+            }
+        }
+    }
     unsafe { libc::execve(prog.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
     let e = errno();
     eprintln!("lxcri-init: exec {program}: {}", io_text(&e));
@@ -356,6 +366,13 @@ pub fn apply_limits(cfg: &InitConfig, root: &Path) -> Res<String> {
 
 /// The second half: user and groups, capabilities, no_new_privs, AppArmor for the exec, cwd.
 pub fn apply_identity(cfg: &InitConfig) -> Res<()> {
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the next steps may drop:
+    // load it now (runc does the same); the rest of this function and the exec run under it.
+    if !cfg.no_new_privileges {
+        if let Some(prog) = &cfg.seccomp {
+            load_seccomp(prog)?;
+        }
+    }
     set_user(cfg)?;
     if let Some(caps) = &cfg.capabilities {
         set_capabilities(caps)?;
@@ -385,4 +402,54 @@ pub fn cwd(cfg: &InitConfig) -> &str {
     } else {
         cfg.cwd.as_str()
     }
+}
+
+/// Loads a compiled seccomp filter on the calling thread (`seccomp(SECCOMP_SET_MODE_FILTER)`).
+pub fn load_seccomp(prog: &SeccompProgram) -> Res<()> {
+    const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
+    const BPF_MAXINSNS: usize = 4096;
+    let what = format!(
+        "linux.seccomp: loading the filter ({} instructions, flags {:#x})",
+        prog.filter.len(),
+        prog.flags
+    );
+    if prog.filter.is_empty() || prog.filter.len() > BPF_MAXINSNS {
+        return Err(format!(
+            "{what}: a filter has 1 to {BPF_MAXINSNS} instructions: the shim and the init are \
+             probably from different versions"
+        ));
+    }
+    let insns: Vec<libc::sock_filter> = prog
+        .filter
+        .iter()
+        .map(|&w| libc::sock_filter {
+            code: w as u16,
+            jt: (w >> 16) as u8,
+            jf: (w >> 24) as u8,
+            k: (w >> 32) as u32,
+        })
+        .collect();
+    let fprog = libc::sock_fprog {
+        len: insns.len() as libc::c_ushort,
+        filter: insns.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: fprog points at `insns`, which outlives the call; the kernel copies the program.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            prog.flags as libc::c_ulong,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if r != 0 {
+        let e = errno();
+        let hint = match e.raw_os_error() {
+            Some(libc::EACCES) => ": the process has neither no_new_privileges nor CAP_SYS_ADMIN",
+            Some(libc::EINVAL) => ": the kernel rejects the program or one of the flags",
+            _ => "",
+        };
+        return Err(format!("{what}: {}{hint}", io_text(&e)));
+    }
+    Ok(())
 }

@@ -77,6 +77,20 @@ pub struct InitConfig {
     pub readonly_paths: Vec<String>,
     /// Whether the process wants a terminal (not used by the init yet).
     pub terminal: bool,
+    /// The spec's `linux.seccomp`, compiled by the shim; loaded by [`apply`] as runc does:
+    /// right before the execve with `no_new_privileges`, else before the identity change.
+    pub seccomp: Option<SeccompProgram>,
+}
+
+/// A seccomp filter compiled by the shim: classic BPF for `seccomp(SECCOMP_SET_MODE_FILTER)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SeccompProgram {
+    /// `SECCOMP_FILTER_FLAG_*` bits passed to seccomp(2).
+    pub flags: u32,
+    /// The instructions, each `struct sock_filter` packed as
+    /// `code | jt << 16 | jf << 24 | k << 32`.
+    pub filter: Vec<u64>,
 }
 
 /// The five capability sets, as names like `CAP_SYS_ADMIN`. An empty set means none.

@@ -21,6 +21,7 @@ mod cgroups;
 mod error;
 mod mounts;
 mod namespaces;
+mod seccomp;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ use oci_spec::runtime::Spec;
 
 pub use error::TranslateError;
 pub use mounts::{check_mount_targets, resolve_mount_destinations};
+pub use seccomp::{compile as compile_seccomp, syscall_number};
 
 /// Where the host's cgroup controllers live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -181,6 +183,7 @@ pub fn translate(spec: &Spec, opts: &Options) -> Result<LxcConfig, TranslateErro
     mounts::configure_devices(&mut cfg, spec)?;
     configure_sysctl(&mut cfg, spec, &ns)?;
     cgroups::configure_cgroups(&mut cfg, spec, opts)?;
+    seccomp::configure_seccomp(&mut cfg, spec)?;
     Ok(cfg)
 }
 
@@ -247,14 +250,6 @@ fn check_unsupported(spec: &Spec) -> Result<(), TranslateError> {
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
-    if linux.seccomp().is_some() {
-        return Err(TranslateError::unsupported(
-            "linux.seccomp",
-            "seccomp filtering",
-            "run the container without a seccomp profile (e.g. `ctr run` without --seccomp, or \
-             seccompProfile Unconfined in Kubernetes) until lxcri supports it",
-        ));
-    }
     let checks = [
         ("linux.intelRdt", linux.intel_rdt().is_some()),
         ("linux.personality", linux.personality().is_some()),
