@@ -6,10 +6,18 @@
 //! This crate knows nothing of ttrpc or LXC.
 
 pub mod mount;
+pub mod zfs;
+pub mod zfs_config;
+pub mod zfs_provider;
 
 use std::path::{Path, PathBuf};
 
 pub use mount::{MountError, MountSpec};
+pub use zfs::{Runner, ZfsError, ZfsErrorKind};
+pub use zfs_config::{ConfigError, ZfsConfig};
+pub use zfs_provider::{
+    BaseInfo, GcReport, ImageSource, KeepPolicy, ZfsProvider, ZfsProviderError,
+};
 
 /// What a provider is told about the container whose rootfs it makes.
 #[derive(Debug, Clone)]
