@@ -19,7 +19,8 @@ macro_rules! per_version {
 // Update is tested in shim_api.rs: none of the three ctr builds has `ctr task update`.
 per_version!(
     pause_stops_the_processes_and_resume_restarts_them,
-    metrics_are_real
+    metrics_are_real,
+    oom_kill_is_reported
 );
 
 fn run(v: ContainerdVersion, scenario: fn(&Containerd)) {
@@ -167,5 +168,53 @@ fn metrics_are_real(cd: &Containerd) {
         assert_eq!(value("memory.limit_in_bytes"), 67108864, "{m}");
         assert!(value("cpuacct.usage") > 0, "{m}");
         assert!(value("pids.current") >= 2, "{m}");
+    }
+}
+
+fn oom_kill_is_reported(cd: &Containerd) {
+    let mut events = Command::new(cd.version().ctr_bin())
+        .args(["-a", &cd.socket().display().to_string(), "events"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let id = unique_id("oom");
+    // `tail /dev/zero` keeps one ever-growing line in memory: 16 MiB are gone at once.
+    let o = cd.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--memory-limit",
+        "16777216",
+        integration::BUSYBOX_REF,
+        &id,
+        "tail",
+        "/dev/zero",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(137),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = events.kill();
+    let text = String::from_utf8_lossy(&events.wait_with_output().unwrap().stdout).into_owned();
+    let mine: Vec<&str> = text.lines().filter(|l| l.contains(&id)).collect();
+    let oom = mine
+        .iter()
+        .position(|l| l.contains("/tasks/oom"))
+        .unwrap_or_else(|| panic!("no /tasks/oom for {id}:\n{text}"));
+    let exit = mine
+        .iter()
+        .position(|l| l.contains("/tasks/exit"))
+        .unwrap_or_else(|| panic!("no /tasks/exit for {id}:\n{text}"));
+    assert!(oom < exit, "{}", mine.join("\n"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !leaks(&id).is_empty() {
+        assert!(Instant::now() < deadline, "left behind: {:?}", leaks(&id));
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -10,6 +10,7 @@
 //! | `config` | lxcri's TOML config file |
 //! | `options` | runtime options containerd sends |
 //! | `cgroups` | a running container's cgroup: metrics (Stats) and limits (Update) |
+//! | `oom` | OOM kills in a container's cgroup, as they happen |
 //! | `host` | facts about the host (cgroup layout, filesystems, processes) |
 pub mod cgroups;
 pub mod cli;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod exits;
 pub mod host;
 pub mod lxcconf;
+pub mod oom;
 pub mod options;
 pub mod process;
 pub mod service;

@@ -14,7 +14,7 @@ use containerd_shim::asynchronous::ExitSignal;
 use containerd_shim::util::convert_to_timestamp;
 use containerd_shim::{api, Task, TtrpcContext};
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskPaused,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused,
     TaskResumed, TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
@@ -287,6 +287,29 @@ impl Service {
         Ok(api::Empty::new())
     }
 
+    /// Publishes `/tasks/oom` for every OOM kill in the container's memory cgroup.
+    fn watch_oom(&self, id: String, pid: i32) {
+        let mut watcher = match crate::oom::OomWatcher::new(pid) {
+            Ok(w) => w,
+            Err(e) => {
+                warn!("container {id}: OOM kills will not be reported: {e}");
+                return;
+            }
+        };
+        let publisher = self.publisher.clone();
+        let namespace = self.namespace.clone();
+        tokio::spawn(async move {
+            while watcher.next().await.is_some() {
+                info!("container {id}: OOM kill");
+                let ev = TaskOOM {
+                    container_id: id.clone(),
+                    ..Default::default()
+                };
+                Self::publish(&publisher, &namespace, "/tasks/oom", Box::new(ev)).await;
+            }
+        });
+    }
+
     async fn start_exec(&self, id: &str, exec_id: &str) -> TtrpcResult<api::StartResponse> {
         let mut map = self.containers.lock().await;
         let c = map.get_mut(id).ok_or_else(|| not_found(id))?;
@@ -431,6 +454,7 @@ impl Task for Service {
             },
         );
         self.watch_exit(req.id.clone(), String::new(), c.monitor_pid, tx);
+        self.watch_oom(req.id.clone(), pid);
         let ev = TaskCreate {
             container_id: req.id.clone(),
             bundle: req.bundle.clone(),
