@@ -22,6 +22,7 @@ per_version!(
     custom_profile_errno_values,
     argument_condition_blocks_only_sigkill,
     unsupported_profile_feature_fails_create,
+    exec_runs_under_the_container_filter,
 );
 
 fn run(v: ContainerdVersion, scenario: fn(&Containerd)) {
@@ -200,5 +201,53 @@ fn unsupported_profile_feature_fails_create(cd: &Containerd) {
         "stderr: {err}"
     );
     let _ = cd.ctr(&["container", "rm", &id]);
+    assert_clean(&id);
+}
+
+fn exec_runs_under_the_container_filter(cd: &Containerd) {
+    let profile = Profile::new(serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]
+    }));
+    let id = unique_id("scexec");
+    cd.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        "--seccomp",
+        "--seccomp-profile",
+        profile.path(),
+        integration::BUSYBOX_REF,
+        &id,
+        "sleep",
+        "300",
+    ]);
+    let o = cd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "m",
+        &id,
+        "sh",
+        "-c",
+        "mkdir /y 2>&1; echo mkdir=$?",
+    ]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("Function not implemented") && out.contains("mkdir=1"),
+        "exec not filtered: {out} {}",
+        stderr(&o)
+    );
+    cd.ctr_ok(&["task", "kill", "-s", "SIGKILL", &id]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cd.ctr(&["task", "delete", &id]).status.success() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "task delete never succeeded"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    cd.ctr_ok(&["container", "rm", &id]);
     assert_clean(&id);
 }

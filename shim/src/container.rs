@@ -885,6 +885,14 @@ pub fn start_exec(
     }
 }
 
+/// The container's seccomp filter, from the init's config the shim wrote at Create.
+pub fn init_seccomp(paths: &Paths) -> Option<lxcri_init::SeccompProgram> {
+    let data = std::fs::read(paths.rundir.join(lxcri_init::INIT_JSON)).ok()?;
+    serde_json::from_slice::<lxcri_init::InitConfig>(&data)
+        .ok()?
+        .seccomp
+}
+
 /// Removes an exec's files.
 pub fn remove_exec_files(paths: &Paths, exec_id: &str) {
     let (a, b) = exec_files(paths, exec_id);

@@ -647,8 +647,10 @@ impl Task for Service {
                 req.exec_id
             ))
         })?;
-        let spec = process::from_process(&p)
+        let mut spec = process::from_process(&p)
             .map_err(|e| Error::InvalidArgument(format!("exec {}: {e}", req.exec_id)))?;
+        // An exec runs under the container's seccomp filter, as runc does.
+        spec.seccomp = container::init_seccomp(&c.paths);
         let stdio = Stdio {
             stdin: req.stdin.clone(),
             stdout: req.stdout.clone(),
