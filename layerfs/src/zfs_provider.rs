@@ -673,10 +673,52 @@ fn copy_tree(src: &Path, dst: &Path) -> Result<(), String> {
         .output()
         .map_err(|e| format!("cannot run cp: {e}"))?;
     if out.status.success() {
-        Ok(())
+        fix_modes(src, dst)
     } else {
         Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
     }
+}
+
+/// zfs-fuse stores the `system.posix_acl_access` that `cp -a` sets from a file's mode as a
+/// plain xattr and keeps the mode `cp` created the file with (0600): put the source's mode back
+/// and drop ACLs the source did not have.
+fn fix_modes(src: &Path, dst: &Path) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    const ACL: &std::ffi::CStr = c"system.posix_acl_access";
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let s = src.join(&rel);
+        let md = std::fs::symlink_metadata(&s).map_err(|e| format!("{}: {e}", s.display()))?;
+        if md.file_type().is_symlink() {
+            continue;
+        }
+        let d = dst.join(&rel);
+        let cs = std::ffi::CString::new(s.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+        let cd = std::ffi::CString::new(d.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+        // SAFETY: valid C strings; a null buffer of size 0 only asks for the length.
+        let src_has_acl =
+            unsafe { libc::lgetxattr(cs.as_ptr(), ACL.as_ptr(), std::ptr::null_mut(), 0) } >= 0;
+        if !src_has_acl {
+            // SAFETY: valid C strings. ENODATA (no ACL) is fine.
+            unsafe { libc::lremovexattr(cd.as_ptr(), ACL.as_ptr()) };
+        }
+        // SAFETY: valid C string.
+        if unsafe { libc::chmod(cd.as_ptr(), md.mode() & 0o7777) } != 0 {
+            return Err(format!(
+                "chmod {}: {}",
+                d.display(),
+                std::io::Error::last_os_error()
+            ));
+        }
+        if md.is_dir() {
+            for e in std::fs::read_dir(&s).map_err(|e| format!("{}: {e}", s.display()))? {
+                let e = e.map_err(|e| format!("{}: {e}", s.display()))?;
+                stack.push(rel.join(e.file_name()));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The hex part of a chain id, checked.
