@@ -220,8 +220,16 @@ fn create_gives_a_live_init_and_runs_nothing_until_start() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
-    assert!(cmdline.starts_with("sleep"), "{cmdline:?}");
+    // The same pid becomes `sleep` once sh has exec'd it (just after writing the marker).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+        if cmdline.starts_with("sleep") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{cmdline:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let st = shim
         .client
         .state(
