@@ -17,39 +17,7 @@ CONC=20
 scripts/setup.sh >/dev/null
 scripts/build.sh >/dev/null 2>&1 || scripts/build.sh
 bin="$LXCRI_ROOT/target/release"
-work="$(mktemp -d /tmp/lxcri-bench.XXXXXX)"
-ns=bench
-containerd_pid=""
-ctr_() { ctr -a "$work/c.sock" -n "$ns" "$@"; }
-cleanup() {
-    set +e
-    if [[ -n "$containerd_pid" ]]; then
-        for id in $(ctr_ task ls -q 2>/dev/null); do ctr_ task kill -s SIGKILL "$id" >/dev/null 2>&1; done
-        sleep 0.5
-        for id in $(ctr_ task ls -q 2>/dev/null); do ctr_ task delete -f "$id" >/dev/null 2>&1; done
-        for id in $(ctr_ container ls -q 2>/dev/null); do ctr_ container rm "$id" >/dev/null 2>&1; done
-        kill "$containerd_pid" 2>/dev/null
-        wait "$containerd_pid" 2>/dev/null
-    fi
-    grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-cat >"$work/config.toml" <<EOF
-version = 2
-root = "$work/root"
-state = "$work/state"
-[grpc]
-  address = "$work/c.sock"
-[ttrpc]
-  address = "$work/c.sock.ttrpc"
-[plugins."io.containerd.grpc.v1.cri"]
-  restrict_oom_score_adj = true
-EOF
-PATH="$bin:$PATH" containerd --config "$work/config.toml" >"$work/containerd.log" 2>&1 &
-containerd_pid=$!
-for _ in $(seq 100); do ctr_ version >/dev/null 2>&1 && break; sleep 0.1; done
+containerd_up lxcri-bench bench "$bin"
 "$bin/lxcri" image build --name local/busybox:latest --busybox --cmd /bin/sh -o "$work/bb.tar" >/dev/null
 ctr_ images import "$work/bb.tar" >/dev/null
 

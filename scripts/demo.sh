@@ -15,41 +15,9 @@ log "2/6 building the shim, the lxcri CLI and the static init"
 scripts/build.sh >/dev/null
 bin="$LXCRI_ROOT/target/release"
 
-work="$(mktemp -d /tmp/lxcri-demo.XXXXXX)"
+log "3/6 starting a private containerd (lxcri's shim first on its PATH)"
 ns=lxcri-demo
-containerd_pid=""
-cleanup() {
-    set +e
-    if [[ -n "$containerd_pid" ]]; then
-        for id in $(ctr_ task ls -q 2>/dev/null); do ctr_ task kill -s SIGKILL "$id" >/dev/null 2>&1; done
-        sleep 0.3
-        for id in $(ctr_ task ls -q 2>/dev/null); do ctr_ task delete -f "$id" >/dev/null 2>&1; done
-        for id in $(ctr_ container ls -q 2>/dev/null); do ctr_ container rm "$id" >/dev/null 2>&1; done
-        kill "$containerd_pid" 2>/dev/null
-        wait "$containerd_pid" 2>/dev/null
-    fi
-    grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-ctr_() { ctr -a "$work/containerd.sock" -n "$ns" "$@"; }
-
-log "3/6 starting a private containerd in $work (lxcri's shim first on its PATH)"
-cat >"$work/config.toml" <<EOF
-version = 2
-root = "$work/root"
-state = "$work/state"
-[grpc]
-  address = "$work/containerd.sock"
-[ttrpc]
-  address = "$work/containerd.sock.ttrpc"
-[plugins."io.containerd.grpc.v1.cri"]
-  restrict_oom_score_adj = true
-EOF
-PATH="$bin:$PATH" containerd --config "$work/config.toml" >"$work/containerd.log" 2>&1 &
-containerd_pid=$!
-for _ in $(seq 100); do ctr_ version >/dev/null 2>&1 && break; sleep 0.1; done
-ctr_ version >/dev/null || die "containerd did not start: see $work/containerd.log"
+containerd_up lxcri-demo "$ns" "$bin"
 
 log "4/6 building a busybox image with 'lxcri image build' and importing it"
 "$bin/lxcri" image build --name local/busybox:latest --busybox --cmd /bin/sh -o "$work/busybox.tar"

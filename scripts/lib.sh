@@ -193,3 +193,47 @@ fetch_containerd() {
     warn "containerd $want could not be fetched; tried:$tried"
     return 1
 }
+
+# A private containerd for the demo and the benchmarks. `containerd_up PREFIX NS BINDIR` makes a
+# work dir under /tmp (short socket paths), starts containerd with BINDIR first on its PATH and
+# waits until it answers; `ctr_` talks to it in namespace NS; `containerd_down` (set as the EXIT
+# trap) removes every task and container, stops containerd and leaves nothing behind.
+containerd_up() {
+    work="$(mktemp -d "/tmp/$1.XXXXXX")"
+    ctr_ns="$2"
+    containerd_pid=""
+    trap containerd_down EXIT
+    cat >"$work/config.toml" <<EOC
+version = 2
+root = "$work/root"
+state = "$work/state"
+[grpc]
+  address = "$work/c.sock"
+[ttrpc]
+  address = "$work/c.sock.ttrpc"
+[plugins."io.containerd.grpc.v1.cri"]
+  restrict_oom_score_adj = true
+EOC
+    PATH="$3:$PATH" containerd --config "$work/config.toml" >"$work/containerd.log" 2>&1 &
+    containerd_pid=$!
+    for _ in $(seq 100); do ctr_ version >/dev/null 2>&1 && break; sleep 0.1; done
+    ctr_ version >/dev/null || die "containerd did not start: see $work/containerd.log"
+}
+
+ctr_() { ctr -a "$work/c.sock" -n "$ctr_ns" "$@"; }
+
+containerd_down() {
+    set +e
+    if [[ -n "${containerd_pid:-}" ]]; then
+        for id in $(ctr_ task ls -q 2>/dev/null); do ctr_ task kill -s SIGKILL "$id" >/dev/null 2>&1; done
+        sleep 0.5
+        for id in $(ctr_ task ls -q 2>/dev/null); do ctr_ task delete -f "$id" >/dev/null 2>&1; done
+        for id in $(ctr_ container ls -q 2>/dev/null); do ctr_ container rm "$id" >/dev/null 2>&1; done
+        kill "$containerd_pid" 2>/dev/null
+        wait "$containerd_pid" 2>/dev/null
+    fi
+    if [[ -n "${work:-}" ]]; then
+        grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
+        rm -rf "$work"
+    fi
+}

@@ -379,6 +379,30 @@ impl Containerd {
 
     /// Best effort: kill and delete every task and container of the namespace, so the shims
     /// exit and unmount their rootfs.
+    /// Kills every process of container `id`'s task and deletes the task and the container,
+    /// best-effort (what a test's teardown needs, also after a failed assertion).
+    pub fn remove_container(&self, id: &str) {
+        self.remove_task(id);
+        self.ctr_limited(&["containers", "delete", id], None, CLEANUP_CTR_TIMEOUT);
+    }
+
+    fn remove_task(&self, id: &str) {
+        self.ctr_limited(&["tasks", "resume", id], None, CLEANUP_CTR_TIMEOUT);
+        self.ctr_limited(
+            &["tasks", "kill", "-a", "-s", "SIGKILL", id],
+            None,
+            CLEANUP_CTR_TIMEOUT,
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let out = self.ctr_limited(&["tasks", "delete", "-f", id], None, CLEANUP_CTR_TIMEOUT);
+            if out.status.success() || Instant::now() >= deadline {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn remove_containers(&self) {
         let list = |what: &str| -> Vec<String> {
             let out = self.ctr_limited(&[what, "ls", "-q"], None, CLEANUP_CTR_TIMEOUT);
@@ -390,20 +414,7 @@ impl Containerd {
                 .collect()
         };
         for id in list("tasks") {
-            self.ctr_limited(
-                &["tasks", "kill", "-a", "-s", "SIGKILL", &id],
-                None,
-                CLEANUP_CTR_TIMEOUT,
-            );
-            let deadline = Instant::now() + Duration::from_secs(5);
-            loop {
-                let out =
-                    self.ctr_limited(&["tasks", "delete", "-f", &id], None, CLEANUP_CTR_TIMEOUT);
-                if out.status.success() || Instant::now() >= deadline {
-                    break;
-                }
-                thread::sleep(Duration::from_millis(100));
-            }
+            self.remove_task(&id);
         }
         for id in list("containers") {
             self.ctr_limited(&["containers", "delete", &id], None, CLEANUP_CTR_TIMEOUT);

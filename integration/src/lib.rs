@@ -29,11 +29,13 @@ mod containerd;
 mod image;
 mod leaks;
 pub mod process;
+mod scenario;
 mod zfs;
 
 pub use containerd::{test_cache, Containerd, ContainerdOptions, ContainerdVersion, NAMESPACE};
 pub use image::{busybox_archive, BUSYBOX_REF};
 pub use leaks::{leaks, wait_no_leaks};
+pub use scenario::{assert_clean, run_with_busybox, stderr, stdout};
 pub use zfs::ZfsPool;
 
 use std::path::PathBuf;

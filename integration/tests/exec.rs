@@ -1,21 +1,15 @@
 //! `ctr task exec` into lxcri containers, as a user runs it, on containerd 1.6, 1.7 and 2.1: each
 //! exec is attached through liblxc from a helper process, with its process spec applied.
 
-use integration::{leaks, require_root_or_skip, unique_id, Containerd, ContainerdVersion};
+use integration::run_with_busybox as run;
+use integration::{stderr, stdout};
+use integration::{unique_id, Containerd};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const RUNTIME: &str = "io.containerd.lxcri.v2";
 
-macro_rules! per_version {
-    ($($name:ident),* $(,)?) => {
-        mod v1_6 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V1_6, super::$name) } )* }
-        mod v1_7 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V1_7, super::$name) } )* }
-        mod v2_1 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V2_1, super::$name) } )* }
-    };
-}
-
-per_version!(
+integration::per_containerd_version!(
     exec_output_status_user_cwd_stdin,
     exec_kill_and_ps,
     twenty_execs_at_once,
@@ -49,56 +43,23 @@ impl<'a> Running<'a> {
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        let _ = self.cd.ctr(&["task", "kill", "-s", "SIGKILL", &self.id]);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            let o = self.cd.ctr(&["task", "delete", &self.id]);
-            if o.status.success() || String::from_utf8_lossy(&o.stderr).contains("not found") {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.cd.ctr(&["container", "rm", &self.id]);
+        self.cd.remove_container(&self.id);
         if !std::thread::panicking() {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !leaks(&self.id).is_empty() {
-                assert!(
-                    Instant::now() < deadline,
-                    "left behind: {:?}",
-                    leaks(&self.id)
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            integration::assert_clean(&self.id);
         }
     }
-}
-
-fn run(v: ContainerdVersion, scenario: fn(&Containerd)) {
-    if !require_root_or_skip() {
-        return;
-    }
-    let cd = Containerd::start(v);
-    cd.import_busybox();
-    scenario(&cd);
-}
-
-fn out(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-fn err(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn exec_output_status_user_cwd_stdin(cd: &Containerd) {
     let c = Running::start(cd, "ex", &["--cap-drop", "CAP_NET_RAW"]);
     let o = c.exec("e1", &[], &["sh", "-c", "echo out; echo err >&2; exit 7"]);
-    assert_eq!(o.status.code(), Some(7), "{}", err(&o));
-    assert_eq!(out(&o), "out\n");
-    assert!(err(&o).contains("err") && !out(&o).contains("err"));
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "out\n");
+    assert!(stderr(&o).contains("err") && !stdout(&o).contains("err"));
 
     // A death by signal gives 128 + the signal (the exec is not the PID 1 of its namespace).
     let o = c.exec("e2", &[], &["sh", "-c", "kill -TERM $$"]);
-    assert_eq!(o.status.code(), Some(143), "{}", err(&o));
+    assert_eq!(o.status.code(), Some(143), "{}", stderr(&o));
 
     // The exec's user and cwd; capabilities come from the container's process spec.
     let o = c.exec(
@@ -110,8 +71,8 @@ fn exec_output_status_user_cwd_stdin(cd: &Containerd) {
             "id -u; pwd; grep -E 'CapEff|CapBnd|NoNewPrivs' /proc/self/status",
         ],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-    let text = out(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
     assert!(text.starts_with("65534\n/tmp\n"), "{text}");
     assert!(text.contains("CapEff:\t0000000000000000"), "{text}");
     let bnd = text
@@ -133,7 +94,7 @@ fn exec_output_status_user_cwd_stdin(cd: &Containerd) {
             "echo $$; cat /proc/self/cgroup | head -1; env | sort",
         ],
     );
-    let text = out(&o);
+    let text = stdout(&o);
     let mut lines = text.lines();
     let pid: u32 = lines.next().unwrap().parse().unwrap();
     assert!(
@@ -154,8 +115,8 @@ fn exec_output_status_user_cwd_stdin(cd: &Containerd) {
         &["task", "exec", "--exec-id", "e5", &c.id, "cat"],
         b"hello\nworld\n",
     );
-    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-    assert_eq!(out(&o), "hello\nworld\n");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "hello\nworld\n");
 }
 
 fn exec_kill_and_ps(cd: &Containerd) {
@@ -241,8 +202,8 @@ fn twenty_execs_at_once(cd: &Containerd) {
         .collect();
     for (i, child) in children.into_iter().enumerate() {
         let o = child.wait_with_output().unwrap();
-        assert_eq!(o.status.code(), Some(i as i32), "exec p{i}: {}", err(&o));
-        assert_eq!(out(&o), format!("{i}\n"));
+        assert_eq!(o.status.code(), Some(i as i32), "exec p{i}: {}", stderr(&o));
+        assert_eq!(stdout(&o), format!("{i}\n"));
     }
 }
 
@@ -259,7 +220,7 @@ fn exec_events(cd: &Containerd) {
     assert_eq!(o.status.code(), Some(5));
     std::thread::sleep(Duration::from_millis(500));
     let _ = events.kill();
-    let text = out(&events.wait_with_output().unwrap());
+    let text = stdout(&events.wait_with_output().unwrap());
     let mine: Vec<&str> = text
         .lines()
         .filter(|l| l.contains(&c.id) && l.contains("evx"))
@@ -282,10 +243,14 @@ fn exec_errors(cd: &Containerd) {
     // A program that does not exist: Start fails and names it.
     let o = c.exec("nx", &[], &["/no/such/program"]);
     assert!(!o.status.success());
-    assert!(err(&o).contains("/no/such/program"), "{}", err(&o));
+    assert!(stderr(&o).contains("/no/such/program"), "{}", stderr(&o));
     let o = c.exec("nx2", &[], &["nosuchcmd"]);
     assert!(!o.status.success());
-    assert!(err(&o).contains("executable file not found"), "{}", err(&o));
+    assert!(
+        stderr(&o).contains("executable file not found"),
+        "{}",
+        stderr(&o)
+    );
     // Into a stopped container: refused, clearly.
     cd.ctr_ok(&["task", "kill", "-s", "SIGKILL", &c.id]);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -299,5 +264,5 @@ fn exec_errors(cd: &Containerd) {
     }
     let o = c.exec("late", &[], &["true"]);
     assert!(!o.status.success());
-    assert!(err(&o).contains("not running"), "{}", err(&o));
+    assert!(stderr(&o).contains("not running"), "{}", stderr(&o));
 }

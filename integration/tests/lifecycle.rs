@@ -2,22 +2,15 @@
 //! the lxcri shim: each test below runs once per containerd version.
 
 use integration::process::wait_with_limit;
-use integration::{leaks, require_root_or_skip, unique_id, Containerd, ContainerdVersion};
+use integration::run_with_busybox as run;
+use integration::{assert_clean, stderr, stdout};
+use integration::{unique_id, Containerd, ContainerdVersion};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const RUNTIME: &str = "io.containerd.lxcri.v2";
 
-/// One `#[test]` per containerd version for each scenario.
-macro_rules! per_version {
-    ($($name:ident),* $(,)?) => {
-        mod v1_6 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V1_6, super::$name) } )* }
-        mod v1_7 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V1_7, super::$name) } )* }
-        mod v2_1 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V2_1, super::$name) } )* }
-    };
-}
-
-per_version!(
+integration::per_containerd_version!(
     run_rm_passes_streams_and_exit_status,
     stdin_reaches_the_container_and_ends_at_eof,
     sigkill_gives_137,
@@ -32,37 +25,6 @@ per_version!(
     runtime_config_path_is_honoured,
 );
 
-fn run(v: ContainerdVersion, scenario: fn(&Containerd)) {
-    if !require_root_or_skip() {
-        return;
-    }
-    let cd = Containerd::start(v);
-    cd.import_busybox();
-    scenario(&cd);
-}
-
-fn stdout(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn assert_clean(id: &str) {
-    // The shim exits asynchronously after Shutdown: give it a moment.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = leaks(id);
-        if left.is_empty() {
-            return;
-        }
-        if Instant::now() > deadline {
-            panic!("container {id} left things behind:\n{}", left.join("\n"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// `ctr task ls` status and pid of `id`.
 fn task(cd: &Containerd, id: &str) -> Option<(u32, String)> {
     let out = cd.ctr_ok(&["task", "ls"]);
@@ -70,6 +32,15 @@ fn task(cd: &Containerd, id: &str) -> Option<(u32, String)> {
         let f: Vec<&str> = l.split_whitespace().collect();
         (f.first() == Some(&id)).then(|| (f[1].parse().unwrap_or(0), f[2].to_string()))
     })
+}
+
+/// `ctr task kill -s SIGKILL`, wait for STOPPED, `ctr task delete`, `ctr container rm`: each
+/// must succeed.
+fn kill_delete_rm(cd: &Containerd, id: &str) {
+    cd.ctr_ok(&["task", "kill", "-s", "SIGKILL", id]);
+    wait_status(cd, id, "STOPPED");
+    cd.ctr_ok(&["task", "delete", id]);
+    cd.ctr_ok(&["container", "rm", id]);
 }
 
 fn wait_status(cd: &Containerd, id: &str, want: &str) -> u32 {
@@ -350,10 +321,7 @@ fn create_then_start(cd: &Containerd) {
     // ctr task start creates and starts the task; -d returns at once.
     cd.ctr_ok(&["task", "start", "-d", &id]);
     wait_status(cd, &id, "RUNNING");
-    cd.ctr_ok(&["task", "kill", "-s", "SIGKILL", &id]);
-    wait_status(cd, &id, "STOPPED");
-    cd.ctr_ok(&["task", "delete", &id]);
-    cd.ctr_ok(&["container", "rm", &id]);
+    kill_delete_rm(cd, &id);
     assert_clean(&id);
 }
 
@@ -465,10 +433,7 @@ fn resources_land_in_the_cgroup(cd: &Containerd) {
             std::fs::read_to_string(format!("/sys/fs/cgroup/cpu{want}/cpu.cfs_quota_us")).unwrap();
         assert_eq!(quota.trim(), "50000");
     }
-    cd.ctr_ok(&["task", "kill", "-s", "SIGKILL", &id]);
-    wait_status(cd, &id, "STOPPED");
-    cd.ctr_ok(&["task", "delete", &id]);
-    cd.ctr_ok(&["container", "rm", &id]);
+    kill_delete_rm(cd, &id);
     assert_clean(&id);
 }
 
@@ -660,10 +625,7 @@ fn runtime_config_path_is_honoured(cd: &Containerd) {
         "{} has no LXC config",
         lxc_dir.display()
     );
-    cd.ctr_ok(&["task", "kill", "-s", "SIGKILL", &id]);
-    wait_status(cd, &id, "STOPPED");
-    cd.ctr_ok(&["task", "delete", &id]);
-    cd.ctr_ok(&["container", "rm", &id]);
+    kill_delete_rm(cd, &id);
     assert!(!lxc_dir.exists());
     assert_clean(&id);
 

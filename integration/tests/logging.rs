@@ -1,30 +1,14 @@
 //! `ctr run --log-uri`: `file:///path` and `binary:///path?args` (a logging binary, as nerdctl
 //! uses) on containerd 1.6, 1.7 and 2.1.
 
-use integration::{leaks, require_root_or_skip, unique_id, Containerd, ContainerdVersion};
+use integration::run_with_busybox as run;
+use integration::{unique_id, Containerd};
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 const RUNTIME: &str = "io.containerd.lxcri.v2";
 
-macro_rules! per_version {
-    ($($name:ident),* $(,)?) => {
-        mod v1_6 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V1_6, super::$name) } )* }
-        mod v1_7 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V1_7, super::$name) } )* }
-        mod v2_1 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V2_1, super::$name) } )* }
-    };
-}
-
-per_version!(log_to_a_file, log_through_a_logging_binary);
-
-fn run(v: ContainerdVersion, scenario: fn(&Containerd)) {
-    if !require_root_or_skip() {
-        return;
-    }
-    let cd = Containerd::start(v);
-    cd.import_busybox();
-    scenario(&cd);
-}
+integration::per_containerd_version!(log_to_a_file, log_through_a_logging_binary);
 
 fn wait_for(what: &str, f: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -63,7 +47,7 @@ fn log_to_a_file(cd: &Containerd) {
         text.contains("to-stdout\n") && text.contains("to-stderr\n"),
         "{text:?}"
     );
-    wait_for("no leaks", || leaks(&id).is_empty());
+    integration::assert_clean(&id);
 }
 
 fn log_through_a_logging_binary(cd: &Containerd) {
@@ -115,5 +99,5 @@ fn log_through_a_logging_binary(cd: &Containerd) {
         env.trim(),
         format!("{id} {} --tag web --verbose", integration::NAMESPACE)
     );
-    wait_for("no leaks", || leaks(&id).is_empty());
+    integration::assert_clean(&id);
 }

@@ -2,59 +2,20 @@
 //! 2.1: containerd's default profile, a custom profile's errno values, an argument condition,
 //! and a profile feature lxcri cannot apply (refused at Create, nothing left behind).
 
-use integration::{leaks, require_root_or_skip, unique_id, Containerd, ContainerdVersion};
+use integration::run_with_busybox as run;
+use integration::{assert_clean, stderr, stdout};
+use integration::{unique_id, Containerd};
 use std::process::Output;
-use std::time::{Duration, Instant};
 
 const RUNTIME: &str = "io.containerd.lxcri.v2";
 
-/// One `#[test]` per containerd version for each scenario.
-macro_rules! per_version {
-    ($($name:ident),* $(,)?) => {
-        mod v1_6 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V1_6, super::$name) } )* }
-        mod v1_7 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V1_7, super::$name) } )* }
-        mod v2_1 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V2_1, super::$name) } )* }
-    };
-}
-
-per_version!(
+integration::per_containerd_version!(
     default_profile_runs_and_blocks_unshare,
     custom_profile_errno_values,
     argument_condition_blocks_only_sigkill,
     unsupported_profile_feature_fails_create,
     exec_runs_under_the_container_filter,
 );
-
-fn run(v: ContainerdVersion, scenario: fn(&Containerd)) {
-    if !require_root_or_skip() {
-        return;
-    }
-    let cd = Containerd::start(v);
-    cd.import_busybox();
-    scenario(&cd);
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn assert_clean(id: &str) {
-    // The shim exits asynchronously after Shutdown: give it a moment.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = leaks(id);
-        if left.is_empty() {
-            return;
-        }
-        if Instant::now() > deadline {
-            panic!("container {id} left things behind:\n{}", left.join("\n"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// A seccomp profile written to a temporary file (removed on drop).
 struct Profile(tempfile::NamedTempFile);

@@ -2,7 +2,8 @@
 //! sends the spec to containerd, containerd to the lxcri shim, the shim to LXC and the init.
 //! Each spec starts from ctr's own default (`ctr oci spec`), as a user's would.
 
-use integration::{leaks, require_root_or_skip, unique_id, Containerd, ContainerdVersion};
+use integration::{assert_clean, stderr, stdout};
+use integration::{require_root_or_skip, unique_id, Containerd, ContainerdVersion};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,15 +11,7 @@ use std::time::{Duration, Instant};
 
 const RUNTIME: &str = "io.containerd.lxcri.v2";
 
-macro_rules! per_version {
-    ($($name:ident),* $(,)?) => {
-        mod v1_6 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V1_6, super::$name) } )* }
-        mod v1_7 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V1_7, super::$name) } )* }
-        mod v2_1 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V2_1, super::$name) } )* }
-    };
-}
-
-per_version!(
+integration::per_containerd_version!(
     process_and_container_spec_are_applied,
     namespaces_joined_by_path,
     mount_through_symlink_stays_in_rootfs,
@@ -69,29 +62,6 @@ impl Bundle {
         let p = self.path(name);
         std::fs::write(&p, serde_json::to_vec_pretty(spec).unwrap()).unwrap();
         p.display().to_string()
-    }
-}
-
-fn stdout(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn assert_clean(id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = leaks(id);
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "container {id} left things behind:\n{}",
-            left.join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -1,36 +1,20 @@
 //! Pause/resume, metrics and update of lxcri containers through `ctr`, on containerd 1.6, 1.7
 //! and 2.1.
 
-use integration::{leaks, require_root_or_skip, unique_id, Containerd, ContainerdVersion};
+use integration::run_with_busybox as run;
+use integration::{unique_id, Containerd};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const RUNTIME: &str = "io.containerd.lxcri.v2";
 
-macro_rules! per_version {
-    ($($name:ident),* $(,)?) => {
-        mod v1_6 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V1_6, super::$name) } )* }
-        mod v1_7 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V1_7, super::$name) } )* }
-        mod v2_1 { $( #[test] fn $name() { super::run(super::ContainerdVersion::V2_1, super::$name) } )* }
-    };
-}
-
 // Update is tested in shim_api.rs: none of the three ctr builds has `ctr task update`.
-per_version!(
+integration::per_containerd_version!(
     pause_stops_the_processes_and_resume_restarts_them,
     metrics_are_real,
     oom_kill_is_reported
 );
-
-fn run(v: ContainerdVersion, scenario: fn(&Containerd)) {
-    if !require_root_or_skip() {
-        return;
-    }
-    let cd = Containerd::start(v);
-    cd.import_busybox();
-    scenario(&cd);
-}
 
 /// A running container whose shell bumps a counter file every 50 ms.
 struct Counter<'a> {
@@ -85,27 +69,9 @@ impl<'a> Counter<'a> {
 
 impl Drop for Counter<'_> {
     fn drop(&mut self) {
-        let _ = self.cd.ctr(&["task", "resume", &self.id]);
-        let _ = self.cd.ctr(&["task", "kill", "-s", "SIGKILL", &self.id]);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            let o = self.cd.ctr(&["task", "delete", &self.id]);
-            if o.status.success() || String::from_utf8_lossy(&o.stderr).contains("not found") {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.cd.ctr(&["container", "rm", &self.id]);
+        self.cd.remove_container(&self.id);
         if !std::thread::panicking() {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !leaks(&self.id).is_empty() {
-                assert!(
-                    Instant::now() < deadline,
-                    "left behind: {:?}",
-                    leaks(&self.id)
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            integration::assert_clean(&self.id);
         }
     }
 }
@@ -212,9 +178,5 @@ fn oom_kill_is_reported(cd: &Containerd) {
         .position(|l| l.contains("/tasks/exit"))
         .unwrap_or_else(|| panic!("no /tasks/exit for {id}:\n{text}"));
     assert!(oom < exit, "{}", mine.join("\n"));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !leaks(&id).is_empty() {
-        assert!(Instant::now() < deadline, "left behind: {:?}", leaks(&id));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    integration::assert_clean(&id);
 }

@@ -243,14 +243,7 @@ fn start_logger(uri_rest: &str, id: &str, namespace: &str) -> Result<(File, File
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut b = [0u8; 1];
     loop {
-        let mut pfd = libc::pollfd {
-            fd: ready.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut pfd, 1, 50) };
-        if n > 0 && matches!(ready.read(&mut b), Ok(0) | Err(_)) {
+        if poll_in(&ready, 50).is_some() && matches!(ready.read(&mut b), Ok(0) | Err(_)) {
             break;
         }
         if Instant::now() > deadline {
@@ -305,6 +298,29 @@ fn open_stdio(path: &str, write: bool) -> Result<File> {
     Ok(f)
 }
 
+/// A helper process (`lxcri-monitor`) of a container: in its LXC directory, with a clean
+/// environment (liblxc reads some variables; none of the shim's may leak into the container).
+fn helper_command(bin: &Path, paths: &Paths) -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin);
+    cmd.current_dir(&paths.dir).env_clear().env(
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    );
+    cmd
+}
+
+/// Waits up to `ms` for `f` to be readable (or hung up); the poll flags when it is.
+fn poll_in(f: &File, ms: i32) -> Option<i16> {
+    let mut pfd = libc::pollfd {
+        fd: f.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+    (n > 0).then_some(pfd.revents)
+}
+
 fn pid_alive(pid: i32) -> bool {
     pid > 0 && kill(Pid::from_raw(pid), None).is_ok()
 }
@@ -344,16 +360,9 @@ fn read_init_status(
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
-        let mut pfd = libc::pollfd {
-            fd: fifo.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut pfd, 1, 20) };
-        if n > 0 {
+        if let Some(revents) = poll_in(fifo, 20) {
             match fifo.read(&mut chunk) {
-                Ok(0) if pfd.revents & libc::POLLHUP != 0 => {
+                Ok(0) if revents & libc::POLLHUP != 0 => {
                     if buf.is_empty() {
                         return Err(
                             "the container's init closed its status pipe without a word".into()
@@ -510,15 +519,9 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
         });
     }
     let monitor_bin = cfg.monitor_path();
-    let child = std::process::Command::new(&monitor_bin)
+    let child = helper_command(&monitor_bin, &paths)
         .arg(&paths.lxcpath)
         .arg(&req.id)
-        .current_dir(&paths.dir)
-        .env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
         .stdin(stdin)
         .stdout(stdout)
         .stderr(stderr)
@@ -684,17 +687,10 @@ pub fn start(paths: &Paths, id: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut b = [0u8; 1];
     loop {
-        let mut pfd = libc::pollfd {
-            fd: f.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut pfd, 1, 20) };
-        if n > 0 {
+        if let Some(revents) = poll_in(&f, 20) {
             match f.read(&mut b) {
                 Ok(1) => break,
-                Ok(_) if pfd.revents & libc::POLLHUP != 0 => {
+                Ok(_) if revents & libc::POLLHUP != 0 => {
                     return Err(Error::FailedPrecondition(format!(
                         "container {id}: its init exited before Start"
                     )))
@@ -839,18 +835,12 @@ pub fn start_exec(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let (out, err, _logger) = open_outputs(stdio.1, stdio.2, id, &ns)?;
-    let child = std::process::Command::new(&monitor_bin)
+    let child = helper_command(&monitor_bin, paths)
         .arg("exec")
         .arg(&paths.lxcpath)
         .arg(id)
         .arg(&spec_file)
         .arg(&pid_file)
-        .current_dir(&paths.dir)
-        .env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
         .stdin(open_stdio(stdio.0, false)?)
         .stdout(out)
         .stderr(err)

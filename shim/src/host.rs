@@ -36,36 +36,19 @@ pub fn has_apparmor() -> bool {
 /// The host pids of the processes in the cgroup of `pid` (all of a container's processes when
 /// `pid` is its init). Empty when the process is gone.
 pub fn cgroup_pids(pid: i32) -> Vec<i32> {
-    let Ok(cg) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
-        return Vec::new();
-    };
-    let mut candidates = Vec::new();
-    for line in cg.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (Some(_), Some(ctrl), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        if ctrl.is_empty() {
-            candidates.push(format!("/sys/fs/cgroup/unified{path}/cgroup.procs"));
-            candidates.push(format!("/sys/fs/cgroup{path}/cgroup.procs"));
-        } else {
-            for c in ctrl.split(',') {
-                if c == "pids" || c == "memory" || c == "freezer" || c == "name=systemd" {
-                    let c = c.trim_start_matches("name=");
-                    candidates.push(format!("/sys/fs/cgroup/{c}{path}/cgroup.procs"));
-                }
-            }
-        }
-    }
-    for f in candidates {
-        if let Ok(text) = std::fs::read_to_string(&f) {
+    for dir in cgroup_dirs(pid) {
+        if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
             let pids: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
             if pids.contains(&pid) {
                 return pids;
             }
         }
     }
-    vec![pid]
+    if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        vec![pid]
+    } else {
+        Vec::new()
+    }
 }
 
 /// The cgroup directories of `pid` in every mounted hierarchy (v1 controllers and v2), from
