@@ -300,13 +300,19 @@ impl Containerd {
     }
 
     fn ctr_limited(&self, args: &[&str], stdin: Option<&[u8]>, limit: Duration) -> Output {
+        run_with_limit(&mut self.ctr_command(args), stdin, limit)
+    }
+
+    /// The `ctr -a SOCKET -n lxcri-test ARGS` command, not started: for a test that runs it its
+    /// own way (on a terminal: [`crate::PtySession`]).
+    pub fn ctr_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(self.version.ctr_bin());
         cmd.arg("-a")
             .arg(&self.socket)
             .arg("-n")
             .arg(NAMESPACE)
             .args(args);
-        run_with_limit(&mut cmd, stdin, limit)
+        cmd
     }
 
     /// Imports the harness's busybox image (built once per test process with

@@ -29,12 +29,14 @@ mod containerd;
 mod image;
 mod leaks;
 pub mod process;
+mod pty;
 mod scenario;
 mod zfs;
 
 pub use containerd::{test_cache, Containerd, ContainerdOptions, ContainerdVersion, NAMESPACE};
 pub use image::{busybox_archive, BUSYBOX_REF};
 pub use leaks::{leaks, wait_no_leaks};
+pub use pty::PtySession;
 pub use scenario::{assert_clean, run_with_busybox, stderr, stdout};
 pub use zfs::ZfsPool;
 

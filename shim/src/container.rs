@@ -6,6 +6,7 @@
 //! applied. Anything that fails on the way is undone: nothing is left behind.
 
 use crate::config::Config;
+use crate::console::{self, Console};
 use crate::error::{Error, Result};
 use crate::{host, lxcconf, process};
 use layerfs::{MountSpec, PreparedRootfs, RootfsProvider, RootfsRequest};
@@ -82,6 +83,8 @@ pub struct Created {
     pub init_pid: i32,
     pub monitor_pid: i32,
     pub rootfs: Option<PreparedRootfs>,
+    /// The init's terminal, when containerd asked for one.
+    pub console: Option<Console>,
 }
 
 /// Checks a container id: it names a directory, so no `/`, no `..`, nothing exotic.
@@ -395,12 +398,6 @@ fn read_init_status(
 /// Creates the container and returns once its init waits for Start.
 pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) -> Result<Created> {
     check_id(&req.id)?;
-    if req.terminal {
-        return Err(Error::Unimplemented(format!(
-            "container {}: a terminal (ctr -t, tty: true) is not supported by lxcri yet; run without one",
-            req.id
-        )));
-    }
     let mut spec = read_spec(&req.bundle)?;
     let paths = Paths::new(cfg, &req.namespace, &req.id, &req.bundle);
     let init_path = cfg.init_path();
@@ -412,8 +409,10 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
     }
 
     // What the init will apply: checked before anything is made.
-    let init_cfg = process::init_config(&spec)
+    let mut init_cfg = process::init_config(&spec)
         .map_err(|e| Error::InvalidArgument(format!("container {}: {e}", req.id)))?;
+    // containerd's request decides: it is what the stdio paths were made for.
+    init_cfg.terminal = req.terminal;
 
     let mut undo = Undo(Vec::new());
     std::fs::create_dir_all(&paths.lxcpath)
@@ -510,8 +509,14 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
         .open(&status_path)
         .map_err(|e| Error::io(format!("opening {}", status_path.display()), e))?;
 
-    // The monitor, with the container's stdio.
-    let stdin = open_stdio(&req.stdin, false)?;
+    // The monitor, with the container's stdio. With a terminal, its stdin is the socket over
+    // which the init hands over the pty; the monitor's own output still goes to containerd.
+    let (stdin, console_sock) = if req.terminal {
+        let (shim_end, init_end) = console::socket_pair()?;
+        (File::from(init_end), Some(shim_end))
+    } else {
+        (open_stdio(&req.stdin, false)?, None)
+    };
     let (stdout, stderr, logger) = open_outputs(&req.stdout, &req.stderr, &req.id, &req.namespace)?;
     if let Some(pid) = logger {
         undo.push(move || {
@@ -566,11 +571,25 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
     let init_pid = find_init(monitor_pid).ok_or_else(|| {
         Error::Internal(format!("container {}: its init reported ready but has no process under the LXC monitor {monitor_pid}", req.id))
     })?;
+    let console = match console_sock {
+        Some(sock) => {
+            let what = format!("container {}", req.id);
+            let master = console::receive_master(
+                &sock,
+                Duration::from_secs(5),
+                || pid_alive(init_pid),
+                &what,
+            )?;
+            Some(Console::start(master, &req.stdin, &req.stdout, &what)?)
+        }
+        None => None,
+    };
     let created = Created {
         paths,
         init_pid,
         monitor_pid,
         rootfs,
+        console,
     };
     save_state(&created)?;
     undo.disarm();
@@ -798,7 +817,8 @@ pub fn exec_files(paths: &Paths, exec_id: &str) -> (PathBuf, PathBuf) {
 }
 
 /// Starts an exec: the helper `lxcri-monitor exec` attaches to the running container with the
-/// exec's stdio and applies its process spec. Returns (helper pid, the exec's host pid).
+/// exec's stdio and applies its process spec. Returns the helper's pid, the exec's host pid and,
+/// with a terminal, its console.
 pub fn start_exec(
     cfg: &Config,
     paths: &Paths,
@@ -807,7 +827,7 @@ pub fn start_exec(
     process: &lxcri_init::InitConfig,
     stdio: (&str, &str, &str),
     init_pid: Option<i32>,
-) -> Result<(i32, i32)> {
+) -> Result<(i32, i32, Option<Console>)> {
     // Resolve the program now, inside the container's root, so that a missing one fails Start
     // with runc's message instead of exiting 127 later.
     if let Some(init_pid) = init_pid {
@@ -835,13 +855,19 @@ pub fn start_exec(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let (out, err, _logger) = open_outputs(stdio.1, stdio.2, id, &ns)?;
+    let (stdin, console_sock) = if process.terminal {
+        let (shim_end, exec_end) = console::socket_pair()?;
+        (File::from(exec_end), Some(shim_end))
+    } else {
+        (open_stdio(stdio.0, false)?, None)
+    };
     let child = helper_command(&monitor_bin, paths)
         .arg("exec")
         .arg(&paths.lxcpath)
         .arg(id)
         .arg(&spec_file)
         .arg(&pid_file)
-        .stdin(open_stdio(stdio.0, false)?)
+        .stdin(stdin)
         .stdout(out)
         .stderr(err)
         .spawn()
@@ -857,7 +883,23 @@ pub fn start_exec(
     loop {
         if let Ok(text) = std::fs::read_to_string(&pid_file) {
             if let Ok(pid) = text.trim().parse::<i32>() {
-                return Ok((helper, pid));
+                let console = match console_sock {
+                    Some(sock) => {
+                        let what = format!("container {id}: exec {exec_id}");
+                        let master = console::receive_master(
+                            &sock,
+                            Duration::from_secs(10),
+                            || pid_alive(helper),
+                            &what,
+                        )
+                        .inspect_err(|_| {
+                            let _ = kill(Pid::from_raw(helper), Signal::SIGKILL);
+                        })?;
+                        Some(Console::start(master, stdio.0, stdio.1, &what)?)
+                    }
+                    None => None,
+                };
+                return Ok((helper, pid, console));
             }
         }
         if !pid_alive(helper) {

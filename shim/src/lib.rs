@@ -15,6 +15,7 @@
 pub mod cgroups;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod container;
 pub mod error;
 pub mod exits;

@@ -177,6 +177,14 @@ pub fn from_process(p: &Process) -> Result<InitConfig, ProcessError> {
         oom_score_adj: p.oom_score_adj(),
         apparmor_profile: p.apparmor_profile().clone().filter(|s| !s.is_empty()),
         terminal: p.terminal().unwrap_or(false),
+        console_size: p
+            .console_size()
+            .as_ref()
+            .filter(|b| b.width() > 0 && b.height() > 0)
+            .map(|b| {
+                let clamp = |v: u64| v.min(u16::MAX as u64) as u16;
+                (clamp(b.height()), clamp(b.width()))
+            }),
         ..InitConfig::default()
     })
 }
@@ -229,6 +237,7 @@ mod tests {
         "root": {"path": "rootfs", "readonly": true},
         "process": {
             "terminal": true,
+            "consoleSize": {"height": 40, "width": 132},
             "user": {"uid": 1000, "gid": 100, "additionalGids": [10, 20], "umask": 18},
             "args": ["sh", "-c", "echo hi"],
             "env": ["PATH=/usr/bin:/bin", "HOME=/home/u", "EMPTY="],
@@ -280,6 +289,7 @@ mod tests {
         assert!(c.no_new_privileges);
         assert_eq!(c.oom_score_adj, Some(500));
         assert_eq!(c.apparmor_profile.as_deref(), Some("lxcri-default"));
+        assert_eq!(c.console_size, Some((40, 132)), "(rows, columns)");
         assert!(c.readonly_rootfs);
         assert!(c.terminal);
         assert_eq!(c.masked_paths, vec!["/proc/kcore", "/sys/firmware"]);

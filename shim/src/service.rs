@@ -4,6 +4,7 @@
 //! the helper processes (`lxcri-monitor`).
 
 use crate::config::Config;
+use crate::console::Console;
 use crate::container::{self, CreateRequest, Paths};
 use crate::error::Error;
 use crate::exits::{wait_exit, Exits};
@@ -60,6 +61,8 @@ struct Proc {
     exited: Option<Exited>,
     exit_rx: watch::Receiver<Option<Exited>>,
     stdio: Stdio,
+    /// The process's terminal, when it has one.
+    console: Option<Console>,
 }
 
 impl Proc {
@@ -72,6 +75,7 @@ impl Proc {
                 exited: None,
                 exit_rx: rx,
                 stdio,
+                console: None,
             },
             tx,
         )
@@ -103,6 +107,15 @@ impl Container {
             .get(exec_id)
             .map(|e| &e.proc)
             .ok_or_else(|| exec_not_found(id, exec_id))
+    }
+
+    /// The process an exec id names, if it (still) exists.
+    fn process_mut(&mut self, exec_id: &str) -> Option<&mut Proc> {
+        if exec_id.is_empty() {
+            Some(&mut self.init)
+        } else {
+            self.execs.get_mut(exec_id).map(|e| &mut e.proc)
+        }
     }
 }
 
@@ -191,6 +204,22 @@ impl Service {
         let namespace = self.namespace.clone();
         tokio::spawn(async move {
             let code = wait_exit(&mut rx).await;
+            // With a terminal, the output the process wrote before it ended is still in the
+            // pty: publish the exit once it is copied out (bounded: a background process may
+            // keep the terminal open).
+            let drained = containers
+                .lock()
+                .await
+                .get_mut(&id)
+                .and_then(|c| c.process_mut(&exec_id))
+                .and_then(|p| p.console.as_ref().map(|c| c.drained()));
+            if let Some(mut drained) = drained {
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(2),
+                    drained.wait_for(|done| *done),
+                )
+                .await;
+            }
             let exited = Exited {
                 status: code as u32,
                 at: OffsetDateTime::now_utc(),
@@ -199,13 +228,8 @@ impl Service {
             // /tasks/start (or /tasks/exec-started).
             let mut map = containers.lock().await;
             let Some(c) = map.get_mut(&id) else { return };
-            let proc = if exec_id.is_empty() {
-                &mut c.init
-            } else {
-                match c.execs.get_mut(&exec_id) {
-                    Some(e) => &mut e.proc,
-                    None => return,
-                }
+            let Some(proc) = c.process_mut(&exec_id) else {
+                return;
             };
             proc.state = State::Stopped;
             proc.exited = Some(exited);
@@ -337,7 +361,7 @@ impl Service {
         let (spec, stdio) = (e.spec.clone(), e.proc.stdio.clone());
         let (cfg, paths) = (c.cfg.clone(), c.paths.clone());
         let (cid, eid) = (id.to_string(), exec_id.to_string());
-        let (helper, pid) = tokio::task::spawn_blocking(move || {
+        let (helper, pid, console) = tokio::task::spawn_blocking(move || {
             container::start_exec(
                 &cfg,
                 &paths,
@@ -356,6 +380,7 @@ impl Service {
             .ok_or_else(|| exec_not_found(id, exec_id))?;
         e.proc.pid = pid;
         e.proc.state = State::Running;
+        e.proc.console = console;
         if let Some(tx) = e.tx.take() {
             self.watch_exit(id.to_string(), exec_id.to_string(), helper, tx);
         }
@@ -441,7 +466,8 @@ impl Task for Service {
             stderr: req.stderr.clone(),
             terminal: req.terminal,
         };
-        let (init, tx) = Proc::new(pid, stdio);
+        let (mut init, tx) = Proc::new(pid, stdio);
+        init.console = c.console;
         self.containers.lock().await.insert(
             req.id.clone(),
             Container {
@@ -629,13 +655,6 @@ impl Task for Service {
             ))
             .into());
         }
-        if req.terminal {
-            return Err(Error::Unimplemented(format!(
-                "exec {}: a terminal (ctr task exec -t) is not supported by lxcri yet; run without one",
-                req.exec_id
-            ))
-            .into());
-        }
         let value = req
             .spec
             .as_ref()
@@ -649,6 +668,8 @@ impl Task for Service {
         })?;
         let mut spec = process::from_process(&p)
             .map_err(|e| Error::InvalidArgument(format!("exec {}: {e}", req.exec_id)))?;
+        // containerd's request decides, as for the init.
+        spec.terminal = req.terminal;
         // An exec runs under the container's seccomp filter, as runc does.
         spec.seccomp = container::init_seccomp(&c.paths);
         let stdio = Stdio {
@@ -815,11 +836,37 @@ impl Task for Service {
         _ctx: &TtrpcContext,
         req: api::CloseIORequest,
     ) -> TtrpcResult<api::Empty> {
-        // stdin is containerd's FIFO itself, held by the process only: it sees EOF when the
-        // client closes its end. Nothing of ours to close.
+        // Without a terminal, stdin is containerd's FIFO itself, held by the process only: it
+        // sees EOF when the client closes its end. With one, the shim stops copying input.
         let map = self.containers.lock().await;
         let c = map.get(&req.id).ok_or_else(|| not_found(&req.id))?;
-        c.process(&req.id, &req.exec_id)?;
+        let p = c.process(&req.id, &req.exec_id)?;
+        if req.stdin {
+            if let Some(console) = &p.console {
+                console.close_stdin();
+            }
+        }
+        Ok(api::Empty::new())
+    }
+
+    async fn resize_pty(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::ResizePtyRequest,
+    ) -> TtrpcResult<api::Empty> {
+        let map = self.containers.lock().await;
+        let c = map.get(&req.id).ok_or_else(|| not_found(&req.id))?;
+        let p = c.process(&req.id, &req.exec_id)?;
+        let Some(console) = &p.console else {
+            return Err(Error::FailedPrecondition(format!(
+                "{} {}: the process has no terminal to resize (run it with -t)",
+                req.id, req.exec_id
+            ))
+            .into());
+        };
+        console
+            .resize(req.width, req.height)
+            .map_err(|e| Error::Internal(format!("{} {}: {e}", req.id, req.exec_id)))?;
         Ok(api::Empty::new())
     }
 

@@ -395,6 +395,7 @@ fn full_config() -> InitConfig {
         masked_paths: strings(&["/proc/kcore", "/proc/cpuinfo", "/secret", "/does/not/exist"]),
         readonly_paths: strings(&["/scratch", "/not/here/either"]),
         terminal: false,
+        console_size: None,
         seccomp: None,
     }
 }

@@ -9,6 +9,7 @@
 //! depends on serde, serde_json and libc only.
 
 pub mod apply;
+pub mod terminal;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -75,8 +76,12 @@ pub struct InitConfig {
     pub masked_paths: Vec<String>,
     /// Paths remounted read-only.
     pub readonly_paths: Vec<String>,
-    /// Whether the process wants a terminal (not used by the init yet).
+    /// Whether the process gets a terminal: its stdin is then the shim's socket, over which
+    /// [`terminal::attach_terminal`] hands over the pty it opens.
     pub terminal: bool,
+    /// The terminal's first window size, (rows, columns), from `process.consoleSize`; ctr sets
+    /// it so that the process never sees a 0x0 terminal before the first ResizePty.
+    pub console_size: Option<(u16, u16)>,
     /// The spec's `linux.seccomp`, compiled by the shim; loaded by [`apply`] as runc does:
     /// right before the execve with `no_new_privileges`, else before the identity change.
     pub seccomp: Option<SeccompProgram>,

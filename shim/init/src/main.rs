@@ -128,6 +128,9 @@ fn prepare(cfg: &InitConfig) -> Res<Prepared> {
         return Err("process.args: empty: nothing to exec".into());
     }
     let exec_fifo = open_path(&run_path(EXEC_FIFO))?;
+    if cfg.terminal {
+        lxcri_init::terminal::attach_terminal(0, cfg.uid, cfg.console_size)?;
+    }
     for p in &cfg.masked_paths {
         mask_path(p).map_err(|e| format!("masked path {p}: {e}"))?;
     }

@@ -19,6 +19,12 @@ pub const ATTACH_FAILED: i32 = 255;
 unsafe extern "C" fn attached(payload: *mut c_void) -> libc::c_int {
     // SAFETY: the payload is the InitConfig that `run` keeps alive across the attach call.
     let cfg = unsafe { &*(payload as *const InitConfig) };
+    if cfg.terminal {
+        if let Err(e) = lxcri_init::terminal::attach_terminal(0, cfg.uid, cfg.console_size) {
+            eprintln!("lxcri exec: {e}");
+            return 126;
+        }
+    }
     let program = match apply_limits(cfg, Path::new("/")) {
         Ok(p) => p,
         Err(e) => {
@@ -77,6 +83,9 @@ pub fn run(lxcpath: &str, name: &str, process: &str, pid_file: &str) -> i32 {
         let payload = &cfg as *const InitConfig as *mut c_void;
         let ret = attach(c, Some(attached), payload, &mut opts, &mut pid);
         lxc_sys::lxc_container_put(c);
+        // The attached process has its own stdin: with a terminal it is the shim's socket,
+        // whose end of file tells the shim that no pty is coming.
+        libc::close(0);
         if ret < 0 || pid <= 0 {
             eprintln!("lxcri exec: attaching to container {name} failed (is it running?)");
             return ATTACH_FAILED;

@@ -1,0 +1,167 @@
+//! Terminals: `ctr run -t` and `ctr task exec -t` on lxcri, typed into from a real pty the way a
+//! person uses them, on containerd 1.6, 1.7 and 2.1. The container's process gets a pty of the
+//! container's own devpts (`tty` names it), sized through ResizePty, with stderr on it too.
+
+use integration::run_with_busybox as run;
+use integration::{unique_id, Containerd, PtySession, BUSYBOX_REF};
+use std::time::Duration;
+
+const RUNTIME: &str = "io.containerd.lxcri.v2";
+const WAIT: Duration = Duration::from_secs(20);
+
+integration::per_containerd_version!(
+    run_t_interactive_shell,
+    run_t_output_and_exit_status,
+    exec_t_interactive_shell,
+);
+
+/// Removes the container when the scenario ends, even when it panics.
+struct Cleanup<'a>(&'a Containerd, String);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        self.0.remove_container(&self.1);
+        if !std::thread::panicking() {
+            integration::assert_clean(&self.1);
+        }
+    }
+}
+
+/// Types a command line and waits for a marker it prints when done: `echo M$((1+1))` shows
+/// as `M2` only in the output, never in the echo of what was typed.
+fn type_line(t: &mut PtySession, line: &str, marker: &str) -> String {
+    t.send(&format!("{line}; echo {marker}$((1+1))\r"));
+    t.expect(&format!("{marker}2"), WAIT)
+}
+
+fn run_t_interactive_shell(cd: &Containerd) {
+    let id = unique_id("tty");
+    let _c = Cleanup(cd, id.clone());
+    let cmd = cd.ctr_command(&[
+        "run",
+        "-t",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        BUSYBOX_REF,
+        &id,
+        "sh",
+    ]);
+    let mut t = PtySession::spawn(cmd, 30, 100);
+
+    let shown = type_line(&mut t, "tty", "T");
+    assert!(
+        shown.contains("/dev/pts/"),
+        "tty should name a pty of the container, the terminal showed:\n{shown}"
+    );
+    // The size ctr read from its terminal at start, through ResizePty.
+    let shown = type_line(&mut t, "stty size", "S");
+    assert!(shown.contains("30 100"), "stty size:\n{shown}");
+    // Resizing the terminal while the container runs: ctr gets SIGWINCH and resizes the pty.
+    t.resize(41, 123);
+    std::thread::sleep(Duration::from_millis(300));
+    let shown = type_line(&mut t, "stty size", "R");
+    assert!(
+        shown.contains("41 123"),
+        "stty size after a resize:\n{shown}"
+    );
+    // stderr goes to the terminal too.
+    let shown = type_line(&mut t, "ls /no-such-dir", "E");
+    assert!(shown.contains("No such file"), "stderr:\n{shown}");
+    // The pty is the process's controlling terminal: /dev/tty opens (ENXIO without one).
+    let shown = type_line(&mut t, "echo V$((3+4))W > /dev/tty", "P");
+    assert!(shown.contains("V7W"), "/dev/tty:\n{shown}");
+
+    t.send("exit 3\r");
+    let status = t.wait(WAIT);
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(3),
+        "ctr run -t should exit with the shell's status; terminal:\n{}",
+        t.rest()
+    );
+}
+
+fn run_t_output_and_exit_status(cd: &Containerd) {
+    let id = unique_id("ttyo");
+    let _c = Cleanup(cd, id.clone());
+    // On Linux, ctr sets the size by ResizePty right after Start (not in the spec's
+    // consoleSize): with runc too, the process may run before it. Wait for it, as a script
+    // that needs the size would.
+    let script = "until stty size >/dev/null 2>&1; do sleep 0.05; done; stty size; tty; echo to-stderr >&2; i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done; exit 4";
+    let cmd = cd.ctr_command(&[
+        "run",
+        "-t",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        BUSYBOX_REF,
+        &id,
+        "sh",
+        "-c",
+        script,
+    ]);
+    let mut t = PtySession::spawn(cmd, 25, 90);
+    let status = t.wait(WAIT);
+    let shown = t.rest().to_string();
+    assert_eq!(status.and_then(|s| s.code()), Some(4), "terminal:\n{shown}");
+    assert!(shown.contains("25 90"), "stty size:\n{shown}");
+    assert!(shown.contains("/dev/pts/"), "tty:\n{shown}");
+    assert!(
+        shown.contains("to-stderr"),
+        "stderr on the terminal:\n{shown}"
+    );
+    // Everything written before the exit reaches the terminal before ctr ends.
+    assert!(
+        shown.contains("line-199"),
+        "the last line is missing:\n{shown}"
+    );
+}
+
+fn exec_t_interactive_shell(cd: &Containerd) {
+    let id = unique_id("ttyx");
+    let _c = Cleanup(cd, id.clone());
+    cd.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        BUSYBOX_REF,
+        &id,
+        "sleep",
+        "300",
+    ]);
+    let cmd = cd.ctr_command(&["task", "exec", "-t", "--exec-id", "shell", &id, "sh"]);
+    let mut t = PtySession::spawn(cmd, 28, 97);
+    let shown = type_line(&mut t, "tty", "T");
+    assert!(shown.contains("/dev/pts/"), "tty in the exec:\n{shown}");
+    let shown = type_line(&mut t, "stty size", "S");
+    assert!(shown.contains("28 97"), "stty size in the exec:\n{shown}");
+    t.resize(50, 132);
+    std::thread::sleep(Duration::from_millis(300));
+    let shown = type_line(&mut t, "stty size", "R");
+    assert!(
+        shown.contains("50 132"),
+        "stty size after a resize:\n{shown}"
+    );
+    // The exec sees the container's processes: its PID 1 is the container's sleep.
+    let shown = type_line(&mut t, "cat /proc/1/cmdline", "C");
+    assert!(
+        shown.contains("sleep"),
+        "PID 1 of the exec's view:\n{shown}"
+    );
+    t.send("exit 5\r");
+    let status = t.wait(WAIT);
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(5),
+        "ctr task exec -t should exit with the shell's status; terminal:\n{}",
+        t.rest()
+    );
+    // The container is unaffected by the exec's end.
+    let ps = cd.ctr_ok(&["task", "ls"]);
+    assert!(
+        ps.lines().any(|l| l.contains(&id) && l.contains("RUNNING")),
+        "{ps}"
+    );
+}
