@@ -158,6 +158,9 @@ fn exec_kill_and_ps(cd: &Containerd) {
         3,
         "header + sleep 300 + the exec, nothing of lxcri's: {ps}"
     );
+    // The exec's process is marked with its exec id; the container's own is not.
+    let marked: Vec<&str> = ps.lines().filter(|l| l.contains("long")).collect();
+    assert_eq!(marked.len(), 1, "the exec's line names its exec id: {ps}");
     cd.ctr_ok(&["task", "kill", "--exec-id", "long", "-s", "SIGKILL", &c.id]);
     let (status, timed_out) =
         integration::process::wait_with_limit(&mut child, Duration::from_secs(10));

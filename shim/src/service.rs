@@ -18,8 +18,10 @@ use containerd_shim_protos::events::task::{
     TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused,
     TaskResumed, TaskStart,
 };
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim_protos::protobuf::{MessageDyn, MessageField};
+use containerd_shim_protos::protobuf::{Message, MessageDyn, MessageField};
+use containerd_shim_protos::shim::oci::ProcessDetails;
 use containerd_shim_protos::ttrpc;
 use containerd_shim_protos::types::task::ProcessInfo;
 use layerfs::{MountSpec, PreparedRootfs};
@@ -140,6 +142,19 @@ fn exec_not_found(id: &str, exec_id: &str) -> ttrpc::Error {
         "exec process {exec_id} not found in container {id}"
     ))
     .into()
+}
+
+/// containerd's `ProcessDetails` for an exec's process, as an `Any`.
+fn process_details(exec_id: &str) -> Option<Any> {
+    let details = ProcessDetails {
+        exec_id: exec_id.to_string(),
+        ..Default::default()
+    };
+    Some(Any {
+        type_url: "containerd.runc.v1.ProcessDetails".to_string(),
+        value: details.write_to_bytes().ok()?,
+        ..Default::default()
+    })
 }
 
 fn status_of(s: State) -> api::Status {
@@ -819,11 +834,23 @@ impl Task for Service {
         } else {
             crate::host::cgroup_pids(c.init.pid)
         };
+        // An exec's process carries its exec id, the way runc's shim marks it (`ctr task ps`
+        // shows it in its INFO column).
+        let exec_of: HashMap<u32, &str> = c
+            .execs
+            .iter()
+            .filter(|(_, e)| e.proc.state == State::Running && e.proc.pid > 0)
+            .map(|(id, e)| (e.proc.pid as u32, id.as_str()))
+            .collect();
         Ok(api::PidsResponse {
             processes: pids
                 .into_iter()
                 .map(|p| ProcessInfo {
                     pid: p as u32,
+                    info: exec_of
+                        .get(&(p as u32))
+                        .and_then(|exec_id| process_details(exec_id))
+                        .into(),
                     ..Default::default()
                 })
                 .collect(),
