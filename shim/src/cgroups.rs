@@ -257,8 +257,16 @@ fn write(dir: &Path, file: &str, value: impl ToString) -> Result<(), String> {
 /// (shares/weight, quota and period, cpuset) and pids. Other resources are an error naming them.
 pub fn update(pid: i32, r: &LinuxResources) -> Result<(), String> {
     let dirs = host::cgroup_dirs(pid);
+    if dirs.is_empty() {
+        return Err(format!("process {pid} has no cgroup (has it exited?)"));
+    }
+    update_dirs(&dirs, host::cgroup_mode() == CgroupMode::V2, r)
+}
+
+/// [`update`] on the container's cgroup directories (`v2`: the unified hierarchy's files).
+fn update_dirs(dirs: &[PathBuf], v2: bool, r: &LinuxResources) -> Result<(), String> {
     let need = |file: &str| {
-        dir_with(&dirs, file).ok_or_else(|| format!("the container's cgroup has no {file}"))
+        dir_with(dirs, file).ok_or_else(|| format!("the container's cgroup has no {file}"))
     };
     if r.devices().as_ref().is_some_and(|d| !d.is_empty())
         || r.hugepage_limits().is_some()
@@ -269,7 +277,6 @@ pub fn update(pid: i32, r: &LinuxResources) -> Result<(), String> {
             "only memory, cpu and pids limits can be updated on a running container".into(),
         );
     }
-    let v2 = host::cgroup_mode() == CgroupMode::V2;
     if let Some(mem) = r.memory() {
         if let Some(limit) = mem.limit() {
             if v2 {
@@ -345,4 +352,129 @@ pub fn update(pid: i32, r: &LinuxResources) -> Result<(), String> {
         write(&need("pids.max")?, "pids.max", value)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cgroup directory made of files, as the kernel shows them (unit tests of the mapping;
+    /// the real cgroups are exercised by the integration tests).
+    fn fixture(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for (name, content) in files {
+            std::fs::write(d.path().join(name), content).unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn v2_metrics_from_the_kernels_files() {
+        let d = fixture(&[
+            ("cgroup.controllers", "cpu memory pids io\n"),
+            ("pids.current", "3\n"),
+            ("pids.max", "max\n"),
+            (
+                "cpu.stat",
+                "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 7\nnr_throttled 2\nthrottled_usec 90\n",
+            ),
+            ("memory.current", "4096000\n"),
+            ("memory.max", "67108864\n"),
+            ("memory.peak", "5000000\n"),
+            ("memory.stat", "anon 1024\nfile 2048\nshmem 16\nslab 8\n"),
+            ("memory.swap.current", "0\n"),
+            ("memory.swap.max", "max\n"),
+            ("io.stat", "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n"),
+        ]);
+        let m = metrics_v2(d.path());
+        assert_eq!((m.pids.current, m.pids.limit), (3, 0), "max reads as 0");
+        assert_eq!(m.cpu.usage_usec, 1500);
+        assert_eq!((m.cpu.user_usec, m.cpu.system_usec), (1000, 500));
+        assert_eq!((m.cpu.nr_throttled, m.cpu.throttled_usec), (2, 90));
+        assert_eq!(m.memory.usage, 4_096_000);
+        assert_eq!(m.memory.usage_limit, 67_108_864);
+        assert_eq!(m.memory.max_usage, 5_000_000);
+        assert_eq!(
+            (m.memory.anon, m.memory.file, m.memory.shmem),
+            (1024, 2048, 16)
+        );
+        assert_eq!(m.io.usage.len(), 1);
+        let io = &m.io.usage[0];
+        assert_eq!(
+            (io.major, io.minor, io.rbytes, io.wbytes, io.rios, io.wios),
+            (8, 0, 4096, 8192, 1, 2)
+        );
+    }
+
+    fn resources(json: &str) -> LinuxResources {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn file(d: &tempfile::TempDir, name: &str) -> String {
+        std::fs::read_to_string(d.path().join(name)).unwrap()
+    }
+
+    #[test]
+    fn v2_update_writes_the_unified_files() {
+        let d = fixture(&[
+            ("memory.max", "max"),
+            ("memory.low", "0"),
+            ("cpu.weight", "100"),
+            ("cpu.max", "max 100000"),
+            ("pids.max", "max"),
+        ]);
+        let dirs = vec![d.path().to_path_buf()];
+        let r = resources(
+            r#"{"memory": {"limit": 33554432, "reservation": 1048576},
+                "cpu": {"shares": 1024, "quota": 50000, "period": 100000},
+                "pids": {"limit": 64}}"#,
+        );
+        update_dirs(&dirs, true, &r).unwrap();
+        assert_eq!(file(&d, "memory.max"), "33554432");
+        assert_eq!(file(&d, "memory.low"), "1048576");
+        // runc's conversion: shares 1024 -> weight 39.
+        assert_eq!(file(&d, "cpu.weight"), "39");
+        assert_eq!(file(&d, "cpu.max"), "50000 100000");
+        assert_eq!(file(&d, "pids.max"), "64");
+
+        // No limit: "max".
+        let r =
+            resources(r#"{"memory": {"limit": -1}, "cpu": {"quota": -1}, "pids": {"limit": 0}}"#);
+        update_dirs(&dirs, true, &r).unwrap();
+        assert_eq!(file(&d, "memory.max"), "max");
+        assert_eq!(file(&d, "cpu.max"), "max 100000");
+        assert_eq!(file(&d, "pids.max"), "max");
+    }
+
+    #[test]
+    fn v1_update_writes_the_controller_files() {
+        let mem = fixture(&[
+            ("memory.limit_in_bytes", ""),
+            ("memory.soft_limit_in_bytes", ""),
+        ]);
+        let cpu = fixture(&[
+            ("cpu.shares", ""),
+            ("cpu.cfs_quota_us", ""),
+            ("cpu.cfs_period_us", ""),
+        ]);
+        let dirs = vec![mem.path().to_path_buf(), cpu.path().to_path_buf()];
+        let r = resources(
+            r#"{"memory": {"limit": 33554432}, "cpu": {"shares": 512, "quota": 20000, "period": 50000}}"#,
+        );
+        update_dirs(&dirs, false, &r).unwrap();
+        assert_eq!(file(&mem, "memory.limit_in_bytes"), "33554432");
+        assert_eq!(file(&cpu, "cpu.shares"), "512");
+        assert_eq!(file(&cpu, "cpu.cfs_quota_us"), "20000");
+        assert_eq!(file(&cpu, "cpu.cfs_period_us"), "50000");
+    }
+
+    #[test]
+    fn update_names_what_it_cannot_do() {
+        let d = fixture(&[("memory.max", "max")]);
+        let dirs = vec![d.path().to_path_buf()];
+        let e = update_dirs(&dirs, true, &resources(r#"{"pids": {"limit": 5}}"#)).unwrap_err();
+        assert!(e.contains("pids.max"), "{e}");
+        let e = update_dirs(&dirs, true, &resources(r#"{"hugepageLimits": []}"#)).unwrap_err();
+        assert!(e.contains("only memory, cpu and pids"), "{e}");
+    }
 }

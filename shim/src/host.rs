@@ -94,45 +94,67 @@ pub fn cgroup_dirs(pid: i32) -> Vec<std::path::PathBuf> {
 /// `cgroup.freeze`. Waits (bounded) until the kernel reports the new state.
 pub fn set_frozen(pid: i32, frozen: bool) -> Result<(), String> {
     let dirs = cgroup_dirs(pid);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let limit = std::time::Duration::from_secs(5);
     if let Some(dir) = dirs.iter().find(|d| d.join("freezer.state").exists()) {
-        let f = dir.join("freezer.state");
-        let want = if frozen { "FROZEN" } else { "THAWED" };
-        std::fs::write(&f, want).map_err(|e| format!("writing {want} to {}: {e}", f.display()))?;
-        while std::fs::read_to_string(&f)
-            .map(|s| s.trim() != want)
-            .unwrap_or(true)
-        {
-            if std::time::Instant::now() > deadline {
-                return Err(format!("{} did not become {want} within 5 s", f.display()));
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        return Ok(());
+        return freeze_v1(dir, frozen, limit);
     }
     if let Some(dir) = dirs.iter().find(|d| d.join("cgroup.freeze").exists()) {
-        let f = dir.join("cgroup.freeze");
-        std::fs::write(&f, if frozen { "1" } else { "0" })
-            .map_err(|e| format!("writing {}: {e}", f.display()))?;
-        let want = if frozen { "frozen 1" } else { "frozen 0" };
-        let events = dir.join("cgroup.events");
-        while std::fs::read_to_string(&events)
-            .map(|s| !s.lines().any(|l| l == want))
-            .unwrap_or(false)
-        {
-            if std::time::Instant::now() > deadline {
-                return Err(format!(
-                    "{} did not say {want:?} within 5 s",
-                    events.display()
-                ));
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        return Ok(());
+        return freeze_v2(dir, frozen, limit);
     }
     Err(format!(
         "process {pid} has no freezer cgroup (neither freezer.state nor cgroup.freeze)"
     ))
+}
+
+/// Polls `done` every 2 ms until it holds or `limit` passes.
+fn wait_until(limit: std::time::Duration, done: impl Fn() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    true
+}
+
+/// The cgroup v1 freezer of one cgroup directory: `freezer.state` FROZEN or THAWED.
+pub fn freeze_v1(dir: &Path, frozen: bool, limit: std::time::Duration) -> Result<(), String> {
+    let f = dir.join("freezer.state");
+    let want = if frozen { "FROZEN" } else { "THAWED" };
+    std::fs::write(&f, want).map_err(|e| format!("writing {want} to {}: {e}", f.display()))?;
+    let reached = wait_until(limit, || {
+        std::fs::read_to_string(&f).is_ok_and(|s| s.trim() == want)
+    });
+    if !reached {
+        return Err(format!(
+            "{} did not become {want} within {} s",
+            f.display(),
+            limit.as_secs()
+        ));
+    }
+    Ok(())
+}
+
+/// The cgroup v2 freezer of one cgroup directory: `cgroup.freeze`, done when `cgroup.events`
+/// says `frozen 1` (or `frozen 0`).
+pub fn freeze_v2(dir: &Path, frozen: bool, limit: std::time::Duration) -> Result<(), String> {
+    let f = dir.join("cgroup.freeze");
+    std::fs::write(&f, if frozen { "1" } else { "0" })
+        .map_err(|e| format!("writing {}: {e}", f.display()))?;
+    let want = if frozen { "frozen 1" } else { "frozen 0" };
+    let events = dir.join("cgroup.events");
+    let reached = wait_until(limit, || {
+        std::fs::read_to_string(&events).is_ok_and(|s| s.lines().any(|l| l == want))
+    });
+    if !reached {
+        return Err(format!(
+            "{} did not say {want:?} within {} s",
+            events.display(),
+            limit.as_secs()
+        ));
+    }
+    Ok(())
 }
 
 /// The children of `pid`, from `/proc/PID/task/*/children` (each thread lists the children it
@@ -181,6 +203,81 @@ mod tests {
         let fs = parse_filesystems("nodev\tsysfs\nnodev\ttmpfs\n\text4\nnodev\toverlay\n");
         assert!(fs.contains("ext4") && fs.contains("overlay") && fs.contains("sysfs"));
         assert!(!fs.contains("nodev"));
+    }
+
+    /// The host's cgroup2 mount: `/sys/fs/cgroup` on a unified host, `/sys/fs/cgroup/unified` on
+    /// a hybrid one. The v2 freezer is core cgroup2 (no controller needed), so it works on both.
+    fn cgroup2_root() -> Option<std::path::PathBuf> {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+        mounts.lines().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 2 && f[2] == "cgroup2").then(|| std::path::PathBuf::from(f[1]))
+        })
+    }
+
+    /// A cgroup2 directory of the test's own, removed (its processes killed) on drop.
+    struct TestCgroup(std::path::PathBuf, std::process::Child);
+
+    impl Drop for TestCgroup {
+        fn drop(&mut self) {
+            let _ = std::fs::write(self.0.join("cgroup.freeze"), "0");
+            let _ = self.1.kill();
+            let _ = self.1.wait();
+            for _ in 0..100 {
+                if std::fs::remove_dir(&self.0).is_ok() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+
+    #[test]
+    fn v2_freezer_really_stops_a_process() {
+        if !nix::unistd::Uid::effective().is_root() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs the tests as root"
+            );
+            eprintln!("skipped: needs root to make a cgroup");
+            return;
+        }
+        let root = cgroup2_root().expect("the host mounts cgroup2 (unified or hybrid)");
+        let dir = root.join(format!("lxcri-test-freeze-{}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        // The process appends a line every 10 ms: the file's size is its progress.
+        let counter = tempfile::NamedTempFile::new().unwrap();
+        let child = std::process::Command::new("sh")
+            .args(["-c", "while :; do echo x; sleep 0.01; done"])
+            .stdout(counter.reopen().unwrap())
+            .spawn()
+            .unwrap();
+        let cg = TestCgroup(dir.clone(), child);
+        std::fs::write(dir.join("cgroup.procs"), cg.1.id().to_string()).unwrap();
+        let read = || -> u64 {
+            std::fs::metadata(counter.path())
+                .map(|m| m.len())
+                .unwrap_or(0)
+        };
+        let limit = std::time::Duration::from_secs(5);
+        let wait = || std::thread::sleep(std::time::Duration::from_millis(150));
+
+        wait();
+        freeze_v2(&dir, true, limit).unwrap();
+        let frozen_at = read();
+        wait();
+        assert_eq!(read(), frozen_at, "the process wrote while frozen");
+        let events = std::fs::read_to_string(dir.join("cgroup.events")).unwrap();
+        assert!(events.lines().any(|l| l == "frozen 1"), "{events}");
+
+        freeze_v2(&dir, false, limit).unwrap();
+        wait();
+        assert!(
+            read() > frozen_at,
+            "the process did not resume after thawing"
+        );
+        drop(cg);
+        assert!(!dir.exists(), "{} left behind", dir.display());
     }
 
     #[test]

@@ -144,3 +144,23 @@ impl OomWatcher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::oom_kills;
+
+    #[test]
+    fn v2_oom_kill_count_from_memory_events() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("memory.events");
+        std::fs::write(
+            &f,
+            "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 0\n",
+        )
+        .unwrap();
+        assert_eq!(oom_kills(&f), 2, "oom_kill, not oom or oom_group_kill");
+        std::fs::write(&f, "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n").unwrap();
+        assert_eq!(oom_kills(&f), 0);
+        assert_eq!(oom_kills(&d.path().join("missing")), 0);
+    }
+}
