@@ -263,6 +263,37 @@ pub fn update(pid: i32, r: &LinuxResources) -> Result<(), String> {
     update_dirs(&dirs, host::cgroup_mode() == CgroupMode::V2, r)
 }
 
+/// The fields of an update that [`update`] does not apply (it applies the rest): named so the
+/// shim can log them instead of dropping them silently.
+pub fn not_updated(r: &LinuxResources) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if r.block_io().is_some() {
+        out.push("blockIO");
+    }
+    if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
+        out.push("unified");
+    }
+    if let Some(m) = r.memory() {
+        for (set, name) in [
+            (m.swap().is_some(), "memory.swap"),
+            (m.kernel().is_some(), "memory.kernel"),
+            (m.kernel_tcp().is_some(), "memory.kernelTCP"),
+            (m.swappiness().is_some(), "memory.swappiness"),
+            (m.disable_oom_killer().is_some(), "memory.disableOOMKiller"),
+        ] {
+            if set {
+                out.push(name);
+            }
+        }
+    }
+    if let Some(c) = r.cpu() {
+        if c.realtime_runtime().is_some() || c.realtime_period().is_some() {
+            out.push("cpu.realtime");
+        }
+    }
+    out
+}
+
 /// [`update`] on the container's cgroup directories (`v2`: the unified hierarchy's files).
 fn update_dirs(dirs: &[PathBuf], v2: bool, r: &LinuxResources) -> Result<(), String> {
     let need = |file: &str| {
@@ -466,6 +497,24 @@ mod tests {
         assert_eq!(file(&cpu, "cpu.shares"), "512");
         assert_eq!(file(&cpu, "cpu.cfs_quota_us"), "20000");
         assert_eq!(file(&cpu, "cpu.cfs_period_us"), "50000");
+    }
+
+    #[test]
+    fn fields_not_applied_are_named() {
+        let r = resources(
+            r#"{"memory": {"limit": 1, "swap": 2, "swappiness": 10}, "blockIO": {"weight": 10},
+                "cpu": {"shares": 2, "realtimeRuntime": 5}}"#,
+        );
+        assert_eq!(
+            not_updated(&r),
+            vec![
+                "blockIO",
+                "memory.swap",
+                "memory.swappiness",
+                "cpu.realtime"
+            ]
+        );
+        assert!(not_updated(&resources(r#"{"memory": {"limit": 1}}"#)).is_empty());
     }
 
     #[test]

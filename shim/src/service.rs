@@ -980,6 +980,14 @@ impl Task for Service {
                     req.id
                 ))
             })?;
+        let ignored = crate::cgroups::not_updated(&resources);
+        if !ignored.is_empty() {
+            warn!(
+                "update {}: not applied (lxcri updates memory limit/reservation, cpu shares/quota/period/cpuset and pids only): {}",
+                req.id,
+                ignored.join(", ")
+            );
+        }
         let id = req.id.clone();
         tokio::task::spawn_blocking(move || crate::cgroups::update(pid, &resources))
             .await
