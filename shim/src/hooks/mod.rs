@@ -402,3 +402,74 @@ impl Plan {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(kind: Kind, index: usize, script: &str) -> Hook {
+        Hook {
+            kind,
+            index,
+            path: "/bin/sh".into(),
+            args: vec!["sh".into(), "-c".into(), script.into()],
+            env: vec!["PATH=/usr/bin:/bin".into()],
+            timeout_s: Some(10),
+        }
+    }
+
+    fn plan(dir: &Path, hooks: Vec<Hook>) -> Plan {
+        Plan {
+            id: "c1".into(),
+            bundle: dir.to_path_buf(),
+            annotations: BTreeMap::new(),
+            hooks,
+        }
+    }
+
+    #[test]
+    fn a_failing_create_hook_stops_the_rest_and_is_returned() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = plan(
+            dir.path(),
+            vec![
+                sh(Kind::Prestart, 0, "echo prestart >> order"),
+                sh(Kind::CreateRuntime, 0, "echo bad; exit 4"),
+                sh(Kind::CreateRuntime, 1, "echo second >> order"),
+                sh(Kind::CreateContainer, 0, "echo cc >> order"),
+            ],
+        );
+        let err = p.run_create(1).unwrap_err();
+        assert!(
+            err.starts_with("createRuntime hook hooks.createRuntime[0] (/bin/sh) exited with status 4; its stdout: bad"),
+            "{err}"
+        );
+        let order = std::fs::read_to_string(dir.path().join("order")).unwrap();
+        assert_eq!(order, "prestart\n");
+    }
+
+    #[test]
+    fn failing_poststop_hooks_are_warnings_and_the_next_ones_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = plan(
+            dir.path(),
+            vec![
+                sh(Kind::Poststop, 0, "exit 1"),
+                sh(Kind::Poststop, 1, "cat > state.json"),
+            ],
+        );
+        p.run_kind(Kind::Poststop, 42).unwrap();
+        let state = std::fs::read_to_string(dir.path().join("state.json")).unwrap();
+        assert_eq!(state, p.state_json(Kind::Poststop, 42));
+        assert!(!state.contains("\"pid\""), "{state}");
+    }
+
+    #[test]
+    fn the_plan_survives_save_and_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = plan(dir.path(), vec![sh(Kind::Poststart, 0, "true")]);
+        assert_eq!(Plan::load(dir.path()), None);
+        p.save(dir.path()).unwrap();
+        assert_eq!(Plan::load(dir.path()), Some(p));
+    }
+}
