@@ -389,10 +389,11 @@ fn cgroups_path_in_use_is_refused_clearly(cd: &Containerd, b: &Bundle) {
 fn unsupported_spec_features_fail_at_create(cd: &Containerd, b: &Bundle) {
     type Mutate = Box<dyn Fn(&mut Value)>;
     let cases: Vec<(&str, Mutate, &str)> = vec![
+        // (hooks are supported now, see hooks.rs: only an invalid one is refused)
         (
-            "hooks",
-            Box::new(|s: &mut Value| s["hooks"] = json!({"prestart": [{"path": "/bin/true"}]})),
-            "hooks",
+            "badhook",
+            Box::new(|s: &mut Value| s["hooks"] = json!({"prestart": [{"path": "true"}]})),
+            "hooks.prestart[0].path",
         ),
         // (seccomp is supported now: its refusals are tested in seccomp.rs)
         (

@@ -8,7 +8,7 @@
 use crate::config::Config;
 use crate::console::{self, Console};
 use crate::error::{Error, Result};
-use crate::{host, lxcconf, process};
+use crate::{hooks, host, lxcconf, process};
 use layerfs::{MountSpec, PreparedRootfs, RootfsProvider, RootfsRequest};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -413,6 +413,11 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
         .map_err(|e| Error::InvalidArgument(format!("container {}: {e}", req.id)))?;
     // containerd's request decides: it is what the stdio paths were made for.
     init_cfg.terminal = req.terminal;
+    // The spec's hooks, run once the init is ready (see crate::hooks).
+    let bundle = std::path::absolute(&req.bundle)
+        .map_err(|e| Error::io(format!("bundle {}", req.bundle.display()), e))?;
+    let hook_plan = hooks::Plan::from_spec(&spec, &req.id, &bundle)
+        .map_err(|e| Error::InvalidArgument(format!("container {}: {e}", req.id)))?;
 
     let mut undo = Undo(Vec::new());
     std::fs::create_dir_all(&paths.lxcpath)
@@ -592,8 +597,49 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
         console,
     };
     save_state(&created)?;
+    if let Some(plan) = &hook_plan {
+        if let Err(e) = run_create_hooks(&created, plan) {
+            undo.disarm();
+            if let Some(pid) = logger {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            return Err(e);
+        }
+    }
     undo.disarm();
     Ok(created)
+}
+
+/// Runs the Create hooks of a container whose init waits for Start. On a failure the container
+/// is torn down (the poststop hooks run, as the runtime spec says) and the error carries the
+/// hook's output.
+fn run_create_hooks(c: &Created, plan: &hooks::Plan) -> Result<()> {
+    if let Err(e) = plan.save(&c.paths.dir) {
+        let problems = cleanup(&c.paths, c.init_pid, c.monitor_pid, c.rootfs.as_ref());
+        return Err(Error::Internal(format!(
+            "writing {}: {e}{}",
+            c.paths.dir.join(hooks::PLAN_FILE).display(),
+            problems_text(&problems)
+        )));
+    }
+    let Err(why) = plan.run_create(c.init_pid) else {
+        return Ok(());
+    };
+    let id = &plan.id;
+    log::warn!("container {id}: {why}");
+    let problems = cleanup(&c.paths, c.init_pid, c.monitor_pid, c.rootfs.as_ref());
+    Err(Error::Internal(format!(
+        "container {id}: {why}; the container was removed{}",
+        problems_text(&problems)
+    )))
+}
+
+fn problems_text(problems: &[String]) -> String {
+    if problems.is_empty() {
+        String::new()
+    } else {
+        format!(" (but: {})", problems.join("; "))
+    }
 }
 
 /// A namespace "joined" by a path that is the host's own namespace (`--with-ns pid:/proc/1/ns/pid`)
@@ -695,8 +741,28 @@ pub fn wait_gone(pid: i32, limit: Duration) -> bool {
     true
 }
 
-/// Start: releases the init waiting on the exec FIFO.
-pub fn start(paths: &Paths, id: &str) -> Result<()> {
+/// Start: runs the startContainer hooks, releases the init waiting on the exec FIFO, runs the
+/// poststart hooks. A failing startContainer hook fails Start and kills the init.
+pub fn start(paths: &Paths, id: &str, init_pid: i32) -> Result<()> {
+    let plan = hooks::Plan::load(&paths.dir);
+    if let Some(plan) = &plan {
+        if let Err(why) = plan.run_kind(hooks::Kind::StartContainer, init_pid) {
+            log::warn!("container {id}: {why}");
+            let _ = kill(Pid::from_raw(init_pid), Signal::SIGKILL);
+            return Err(Error::Internal(format!(
+                "container {id}: {why}; the container was stopped"
+            )));
+        }
+    }
+    release_init(paths, id)?;
+    if let Some(plan) = &plan {
+        let _ = plan.run_kind(hooks::Kind::Poststart, init_pid);
+    }
+    Ok(())
+}
+
+/// Releases the init waiting on the exec FIFO.
+fn release_init(paths: &Paths, id: &str) -> Result<()> {
     let fifo = paths.rundir.join(lxcri_init::EXEC_FIFO);
     let mut f = OpenOptions::new()
         .read(true)
@@ -755,6 +821,8 @@ pub fn cleanup(
     rootfs: Option<&PreparedRootfs>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
+    // The poststop hooks run once everything is gone: read their plan before.
+    let plan = hooks::Plan::load(&paths.dir);
     // Kill the init and let LXC's monitor tear the container down (cgroups included); the
     // monitor itself is killed only if it does not go by itself.
     let cgroups: Vec<PathBuf> = [init_pid, monitor_pid]
@@ -787,6 +855,9 @@ pub fn cleanup(
     // The namespace's LXC path goes when its last container does.
     let _ = std::fs::remove_dir(&paths.lxcpath);
     let _ = std::fs::remove_file(paths.state_file());
+    if let Some(plan) = plan {
+        let _ = plan.run_kind(hooks::Kind::Poststop, init_pid);
+    }
     problems
 }
 

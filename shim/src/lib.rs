@@ -6,6 +6,7 @@
 //! | `service` | containerd's Task service over the containers this shim holds |
 //! | `container` | one container's Create / Start / Kill / Delete on the host |
 //! | `lxcconf` | the OCI runtime spec -> LXC config translation (pure, golden-tested) |
+//! | `hooks` | the spec's OCI hooks: when, where and with which state each runs, and running them |
 //! | `process` | the OCI process spec -> the init's config |
 //! | `config` | lxcri's TOML config file |
 //! | `options` | runtime options containerd sends |
@@ -19,6 +20,7 @@ pub mod console;
 pub mod container;
 pub mod error;
 pub mod exits;
+pub mod hooks;
 pub mod host;
 pub mod lxcconf;
 pub mod oom;

@@ -542,9 +542,9 @@ impl Task for Service {
             ))
             .into());
         }
-        let paths = c.paths.clone();
+        let (paths, init_pid) = (c.paths.clone(), c.init.pid);
         let id = req.id.clone();
-        tokio::task::spawn_blocking(move || container::start(&paths, &id))
+        tokio::task::spawn_blocking(move || container::start(&paths, &id, init_pid))
             .await
             .map_err(|e| Error::Internal(format!("start panicked: {e}")))??;
         c.init.state = State::Running;

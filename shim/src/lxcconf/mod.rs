@@ -9,8 +9,9 @@
 //! namespaces, the spec's mounts, devices, hostname, sysctls, cgroups and the network
 //! namespace; the container's init (`/.lxcri/init`, bind-mounted from the host) applies
 //! everything of `process` plus `root.readonly`, `linux.maskedPaths` and
-//! `linux.readonlyPaths`. So this module validates nothing of `process` beyond what LXC
-//! would have to express, and leaves those fields alone.
+//! `linux.readonlyPaths`; the shim runs the OCI `hooks` itself (`crate::hooks`). So this
+//! module validates nothing of `process` beyond what LXC would have to express, and leaves
+//! those fields alone.
 //!
 //! Anything the spec asks for that neither LXC nor the init does is an error here, never a
 //! silent omission.
@@ -170,6 +171,7 @@ pub fn translate(spec: &Spec, opts: &Options) -> Result<LxcConfig, TranslateErro
     check_unsupported(spec)?;
     let mut cfg = LxcConfig::default();
     note_left_to_init(&mut cfg, spec);
+    note_hooks(&mut cfg, spec)?;
     let ns = namespaces::Namespaces::from_spec(spec)?;
     configure_logging(&mut cfg, opts)?;
     configure_rootfs(&mut cfg, spec, opts)?;
@@ -189,24 +191,6 @@ pub fn translate(spec: &Spec, opts: &Options) -> Result<LxcConfig, TranslateErro
 
 /// Rejects what neither LXC nor the init can do, so nothing is silently dropped.
 fn check_unsupported(spec: &Spec) -> Result<(), TranslateError> {
-    if let Some(hooks) = spec.hooks() {
-        let kinds = [
-            ("prestart", hooks.prestart().is_some()),
-            ("createRuntime", hooks.create_runtime().is_some()),
-            ("createContainer", hooks.create_container().is_some()),
-            ("startContainer", hooks.start_container().is_some()),
-            ("poststart", hooks.poststart().is_some()),
-            ("poststop", hooks.poststop().is_some()),
-        ];
-        if let Some((name, _)) = kinds.iter().find(|(_, set)| *set) {
-            return Err(TranslateError::unsupported(
-                format!("hooks.{name}"),
-                "OCI hooks",
-                "remove the hooks from the spec (or run the container with runc) until lxcri \
-                 supports them",
-            ));
-        }
-    }
     if spec.domainname().as_deref().is_some_and(|d| !d.is_empty()) {
         return Err(TranslateError::unsupported(
             "domainname",
@@ -304,6 +288,23 @@ fn note_left_to_init(cfg: &mut LxcConfig, spec: &Spec) {
             "linux.readonlyPaths ({readonly}): made read-only by {INIT_IN_CONTAINER}"
         ));
     }
+}
+
+/// The spec's `hooks` are checked here (an invalid one fails the translation naming its field)
+/// but set no LXC key: the shim runs them itself (`crate::hooks`), LXC's `lxc.hook.*` keys do
+/// not fit the OCI hooks' arguments, state and order. A comment lists them.
+fn note_hooks(cfg: &mut LxcConfig, spec: &Spec) -> Result<(), TranslateError> {
+    let hooks = crate::hooks::check(spec)?;
+    for kind in crate::hooks::Kind::ALL {
+        let n = hooks.iter().filter(|h| h.kind == kind).count();
+        if n > 0 {
+            cfg.notes.push(format!(
+                "hooks.{} ({n}): run by the lxcri shim, not by LXC",
+                kind.field()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `lxc.log.file`, `lxc.log.level`.
