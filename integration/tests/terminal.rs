@@ -8,6 +8,10 @@ use std::time::Duration;
 
 const RUNTIME: &str = "io.containerd.lxcri.v2";
 const WAIT: Duration = Duration::from_secs(20);
+/// `stty size` once ctr's first ResizePty arrived (it follows Start; busybox's `stty size`
+/// prints nothing, and exits 0, on a 0x0 terminal).
+const WAIT_FOR_SIZE: &str =
+    "until [ -n \"$(stty size 2>/dev/null)\" ]; do sleep 0.05; done; stty size";
 
 integration::per_containerd_version!(
     run_t_interactive_shell,
@@ -55,7 +59,7 @@ fn run_t_interactive_shell(cd: &Containerd) {
         "tty should name a pty of the container, the terminal showed:\n{shown}"
     );
     // The size ctr read from its terminal at start, through ResizePty.
-    let shown = type_line(&mut t, "stty size", "S");
+    let shown = type_line(&mut t, WAIT_FOR_SIZE, "S");
     assert!(shown.contains("30 100"), "stty size:\n{shown}");
     // Resizing the terminal while the container runs: ctr gets SIGWINCH and resizes the pty.
     t.resize(41, 123);
@@ -87,8 +91,8 @@ fn run_t_output_and_exit_status(cd: &Containerd) {
     let _c = Cleanup(cd, id.clone());
     // On Linux, ctr sets the size by ResizePty right after Start (not in the spec's
     // consoleSize): with runc too, the process may run before it. Wait for it, as a script
-    // that needs the size would.
-    let script = "until stty size >/dev/null 2>&1; do sleep 0.05; done; stty size; tty; echo to-stderr >&2; i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done; exit 4";
+    // that needs the size would (busybox's `stty size` exits 0 even when it prints nothing).
+    let script = "until [ -n \"$(stty size 2>/dev/null)\" ]; do sleep 0.05; done; stty size; tty; echo to-stderr >&2; i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done; exit 4";
     let cmd = cd.ctr_command(&[
         "run",
         "-t",
@@ -135,7 +139,7 @@ fn exec_t_interactive_shell(cd: &Containerd) {
     let mut t = PtySession::spawn(cmd, 28, 97);
     let shown = type_line(&mut t, "tty", "T");
     assert!(shown.contains("/dev/pts/"), "tty in the exec:\n{shown}");
-    let shown = type_line(&mut t, "stty size", "S");
+    let shown = type_line(&mut t, WAIT_FOR_SIZE, "S");
     assert!(shown.contains("28 97"), "stty size in the exec:\n{shown}");
     t.resize(50, 132);
     std::thread::sleep(Duration::from_millis(300));
