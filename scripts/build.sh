@@ -34,11 +34,12 @@ cargo build "${release_flag[@]}" -p lxcri -p lxcri-monitor --bin lxcri --bin lxc
 
 # The shim and the init are linked static, non-PIE: the init runs in images without a libc, and
 # the shim (one process per container or pod) then maps no shared library at all, which keeps
-# its resident memory down. Neither links liblxc (only lxcri-monitor does).
+# its resident memory down. Neither links liblxc (only lxcri-monitor does). --no-default-features
+# leaves out lxcri's `identify` feature (containerd's gRPC client, only for the lxcri CLI).
 log "cargo build ${release_flag[*]} (containerd-shim-lxcri-v2, lxcri-init: static, --target $triple)"
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
     cargo build "${release_flag[@]}" -p lxcri -p lxcri-init --bin containerd-shim-lxcri-v2 --bin lxcri-init \
-    --target "$triple" --target-dir "$static_dir"
+    --no-default-features --target "$triple" --target-dir "$static_dir"
 
 out="$target_dir/$profile"
 for b in lxcri-init containerd-shim-lxcri-v2; do

@@ -194,6 +194,66 @@ fetch_containerd() {
     return 1
 }
 
+# install_contrib PKG...: install Debian packages from the host release's contrib component (e.g.
+# libzfslinux-dev) without touching the host's apt sources: a private sources list (the host's
+# own mirrors, suite = host codename, components main and contrib) with its own lists and cache
+# under $LXCRI_TEST_CACHE/apt, used for this one apt-get update and install. Packages already
+# installed are skipped, so a second run does nothing. Returns 0 when all are installed afterwards.
+install_contrib() {
+    local missing=() p status
+    for p in "$@"; do
+        status="$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)"
+        [[ "$status" == "installed" ]] || missing+=("$p")
+    done
+    ((${#missing[@]} == 0)) && return 0
+    if [[ "$(id -u)" != 0 ]]; then
+        warn "${missing[*]} (Debian contrib) missing and not root: run 'sudo $0'"
+        return 1
+    fi
+
+    local codename mirrors mirror
+    codename="$(host_codename)"
+    mirrors="$(debian_mirrors)"
+    if [[ -z "$mirrors" ]]; then
+        warn "${missing[*]}: no apt source for $codename main found in /etc/apt/sources.list or /etc/apt/sources.list.d/; add one and re-run"
+        return 1
+    fi
+    local keyring="/usr/share/keyrings/debian-archive-keyring.gpg" signed=""
+    [[ -r "$keyring" ]] && signed="[signed-by=$keyring] "
+
+    local d="$LXCRI_TEST_CACHE/apt/contrib-$codename"
+    rm -rf "$d"
+    mkdir -p "$d/lists/partial" "$d/cache/archives/partial"
+    while IFS= read -r mirror; do
+        printf 'deb %s%s %s main contrib\n' "$signed" "$mirror" "$codename"
+    done <<<"$mirrors" >"$d/sources.list"
+    local opts=(
+        -o "Dir::Etc::SourceList=$d/sources.list"
+        -o "Dir::Etc::SourceParts=/dev/null"
+        -o "Dir::State::Lists=$d/lists"
+        -o "Dir::Cache=$d/cache"
+        -o "APT::Sandbox::User=root"
+        -o "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false"
+        -o "Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false"
+        -o "Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false"
+        -o "Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false"
+        -o "Acquire::IndexTargets::deb::Translations::DefaultEnabled=false"
+    )
+    log "installing ${missing[*]} from $codename contrib ($(tr '\n' ' ' <<<"$mirrors"))"
+    if ! apt-get -q "${opts[@]}" update >"$d/update.log" 2>&1; then
+        warn "apt-get update of $codename main contrib failed (log: $d/update.log)"
+        return 1
+    fi
+    if ! DEBIAN_FRONTEND=noninteractive apt-get -q "${opts[@]}" install -y --no-install-recommends \
+        "${missing[@]}" >"$d/install.log" 2>&1; then
+        warn "apt-get install ${missing[*]} from $codename contrib failed ($(grep -m1 -E '^E:' "$d/install.log" || echo "see $d/install.log"))"
+        return 1
+    fi
+    # The private index (tens of MB) is not needed once the packages are in.
+    rm -rf "$d"
+    return 0
+}
+
 # A private containerd for the demo and the benchmarks. `containerd_up PREFIX NS BINDIR` makes a
 # work dir under /tmp (short socket paths), starts containerd with BINDIR first on its PATH and
 # waits until it answers; `ctr_` talks to it in namespace NS; `containerd_down` (set as the EXIT

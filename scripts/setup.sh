@@ -23,7 +23,13 @@ PACKAGES=(
     debian-archive-keyring dpkg apt ca-certificates
     # Harness helpers: ps/pgrep for diagnostics, mount/umount.
     procps util-linux
+    # protoc, for containerd-client's generated gRPC code (crate ctrd-identity, lxcri CLI only).
+    protobuf-compiler
 )
+
+# From Debian's contrib component (not enabled on a stock host): the OpenZFS userland libraries
+# and headers that layerfs's optional `libzetta` feature links (scripts/test.sh builds it).
+CONTRIB_PACKAGES=(libzfslinux-dev)
 
 # --- Debian packages -------------------------------------------------------------------------------
 missing=()
@@ -47,6 +53,12 @@ if ((${#missing[@]} > 0)); then
     else
         pkg_summary="installed ${missing[*]}"
     fi
+fi
+
+contrib_summary="all ${#CONTRIB_PACKAGES[@]} present"
+if ! install_contrib "${CONTRIB_PACKAGES[@]}"; then
+    problem "${CONTRIB_PACKAGES[*]} could not be installed from Debian contrib: cargo build -p layerfs --features libzetta will fail"
+    contrib_summary="MISSING: ${CONTRIB_PACKAGES[*]}"
 fi
 
 # --- extra containerd versions ---------------------------------------------------------------------
@@ -90,6 +102,7 @@ elapsed=$(($(now_ms) - start_ms))
 {
     echo "setup summary:"
     echo "  debian packages: $pkg_summary"
+    echo "  debian contrib:  $contrib_summary"
     for c in "${ctr_summary[@]}"; do echo "  containerd:      $c"; done
     echo "  rust:            $rust_summary"
     printf '  took:            %d.%03d s\n' $((elapsed / 1000)) $((elapsed % 1000))

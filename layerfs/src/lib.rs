@@ -6,6 +6,7 @@
 //! This crate knows nothing of ttrpc or LXC.
 
 pub mod mount;
+pub mod pool;
 pub mod zfs;
 pub mod zfs_config;
 pub mod zfs_provider;
@@ -13,6 +14,7 @@ pub mod zfs_provider;
 use std::path::{Path, PathBuf};
 
 pub use mount::{MountError, MountSpec};
+pub use pool::{pool_health, PoolHealth};
 pub use zfs::{Runner, ZfsError, ZfsErrorKind};
 pub use zfs_config::{ConfigError, ZfsConfig};
 pub use zfs_provider::{

@@ -169,6 +169,11 @@ impl Runner {
         self
     }
 
+    /// The `zpool` binary this runner runs (for libzetta's zpool engine).
+    pub fn zpool_binary(&self) -> &str {
+        &self.zpool
+    }
+
     /// Runs `zfs ARGS` about `dataset`; returns stdout.
     pub fn zfs(&self, args: &[&str], dataset: &str) -> Result<String, ZfsError> {
         self.run(&self.zfs, args, dataset)

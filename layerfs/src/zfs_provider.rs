@@ -50,6 +50,12 @@ pub enum ZfsProviderError {
     BadChainId(String),
     #[error("layerfs: pool {pool:?} not found (zfs.dataset = {dataset:?}); create or import it (`zpool list`, `zpool import {pool}`)")]
     PoolMissing { pool: String, dataset: String },
+    #[error("layerfs: pool {pool:?} is {health} (zfs.dataset = {dataset:?}): it cannot hold new bases or clones; see `zpool status {pool}`")]
+    PoolUnhealthy {
+        pool: String,
+        health: String,
+        dataset: String,
+    },
     #[error("layerfs: {0}")]
     Conflict(String),
 }
@@ -134,6 +140,20 @@ impl ZfsProvider {
                 })
             }
             Err(e) => return Err(e.into()),
+        }
+        let health = crate::pool::pool_health(&zfs, &pool)?;
+        if !health.usable() {
+            return Err(ZfsProviderError::PoolUnhealthy {
+                pool,
+                health: health.health,
+                dataset: cfg.dataset.clone(),
+            });
+        }
+        if health.health != "ONLINE" {
+            log::warn!(
+                "layerfs: pool {pool:?} is {} (see `zpool status {pool}`)",
+                health.health
+            );
         }
         let p = ZfsProvider { cfg, zfs };
         for dir in ["locks", "images", "containers"] {

@@ -8,6 +8,8 @@
 
 pub mod args;
 pub mod image;
+#[cfg(feature = "identify")]
+pub mod rootfs;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -69,6 +71,9 @@ pub fn run(args: Vec<OsString>, io: &mut Io<'_>) -> i32 {
             EXIT_OK
         }
         Some("image") => image::run(&args[1..], io),
+        // Hidden: the shim's helper (lxcri rootfs --help).
+        #[cfg(feature = "identify")]
+        Some("rootfs") => rootfs::run(&args[1..], io),
         Some(other) => {
             let _ = writeln!(io.err, "lxcri: unknown command {other:?}; see lxcri --help");
             EXIT_USAGE
