@@ -8,6 +8,7 @@
 //! | `lxcconf` | the OCI runtime spec -> LXC config translation (pure, golden-tested) |
 //! | `process` | the OCI process spec -> the init's config |
 //! | `config` | lxcri's TOML config file |
+//! | `rootfs` | which rootfs provider (pass-through or ZFS clones), per-container options, collection |
 //! | `options` | runtime options containerd sends |
 //! | `cgroups` | a running container's cgroup: metrics (Stats) and limits (Update) |
 //! | `oom` | OOM kills in a container's cgroup, as they happen |
@@ -23,5 +24,6 @@ pub mod lxcconf;
 pub mod oom;
 pub mod options;
 pub mod process;
+pub mod rootfs;
 pub mod service;
 pub mod shim;
