@@ -6,6 +6,7 @@
 //! shim does; [`ZfsProvider`] clones a per-image base dataset (see `zfs_provider`). This crate
 //! knows nothing of ttrpc or LXC.
 
+pub mod cmd;
 pub mod mount;
 pub mod tree;
 pub mod zfs;
@@ -63,6 +64,9 @@ pub struct PreparedRootfs {
     /// config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<String>,
+    /// The base dataset the clone was made from: its `layerfs:last-used` is set at release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +122,7 @@ impl RootfsProvider for PassThrough {
             provider: self.name().into(),
             mounted: done > 0,
             dataset: None,
+            base: None,
         })
     }
 

@@ -5,24 +5,22 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Copies `src`'s contents into `dst` keeping owners, modes, xattrs, hardlinks, device nodes,
 /// sparse files and timestamps (`cp -a --sparse=always`).
 pub fn copy_tree(src: &Path, dst: &Path) -> Result<(), String> {
     let mut from = src.as_os_str().to_owned();
     from.push("/.");
-    let out = Command::new("cp")
-        .arg("-a")
-        .arg("--sparse=always")
-        .arg(&from)
-        .arg(dst)
-        .output()
-        .map_err(|e| format!("cannot run cp: {e}"))?;
-    if out.status.success() {
-        fix_modes(src, dst)
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    let args = [
+        std::ffi::OsStr::new("-a"),
+        std::ffi::OsStr::new("--sparse=always"),
+        &from,
+        dst.as_os_str(),
+    ];
+    match crate::cmd::run("cp", &args, None) {
+        Ok(f) if f.success() => fix_modes(src, dst),
+        Ok(f) => Err(String::from_utf8_lossy(&f.stderr).trim().to_string()),
+        Err(e) => Err(format!("cannot run cp: {e}")),
     }
 }
 
@@ -100,6 +98,39 @@ fn list_xattrs(path: &Path) -> Vec<String> {
         .filter(|n| !n.is_empty())
         .map(|n| String::from_utf8_lossy(n).into_owned())
         .collect()
+}
+
+/// Gives `dst` the access and modification times of `src` (nanoseconds kept).
+fn copy_times(src: &Path, dst: &Path) -> Result<(), String> {
+    let md = std::fs::symlink_metadata(src).map_err(|e| format!("{}: {e}", src.display()))?;
+    let times = [
+        libc::timespec {
+            tv_sec: md.atime(),
+            tv_nsec: md.atime_nsec(),
+        },
+        libc::timespec {
+            tv_sec: md.mtime(),
+            tv_nsec: md.mtime_nsec(),
+        },
+    ];
+    let d = cstr(dst)?;
+    // SAFETY: valid C string and two timespecs.
+    let r = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            d.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if r != 0 {
+        return Err(format!(
+            "setting the times of {}: {}",
+            dst.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
 }
 
 /// True when `dir` has no entries (a missing directory counts as empty).
@@ -194,8 +225,17 @@ pub fn apply_upper(upper: &Path, dst: &Path) -> Result<UpperReport, String> {
         }
     }
     copy_tree(upper, dst)?;
+    let mut touched = Vec::new();
     for rel in &report.whiteouts {
         remove_any(&dst.join(rel))?;
+        let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
+        if !touched.contains(&parent) {
+            touched.push(parent);
+        }
+    }
+    // Removing the copied whiteouts changed their directories' times: put the upper's back.
+    for rel in &touched {
+        copy_times(&upper.join(rel), &dst.join(rel))?;
     }
     for rel in &copied {
         let d = dst.join(rel);

@@ -183,6 +183,14 @@ impl ZfsProvider {
             Err(e) => return Err(e.into()),
         }
         let p = ZfsProvider { cfg, zfs };
+        let (images, containers) = (p.images(), p.containers());
+        // One command when everything is in place (every Create of a shim comes here).
+        let ready = p
+            .zfs
+            .zfs(&["list", "-H", "-o", "name", &images, &containers], &images);
+        if ready.is_ok() && p.cfg.mount_root.join("locks").is_dir() {
+            return Ok(p);
+        }
         for dir in ["locks", "images", "containers"] {
             let d = p.cfg.mount_root.join(dir);
             std::fs::create_dir_all(&d).map_err(|source| ZfsProviderError::Io {
@@ -401,7 +409,7 @@ impl ZfsProvider {
     ) -> Result<PreparedRootfs> {
         let quota = self.quota_bytes(quota, req)?;
         let _lock = self.lock(hex)?;
-        let base = self.ensure_base_locked(hex, source, req.image_name.as_deref())?;
+        let base = format!("{}/{hex}", self.images());
         let ds = self.container_dataset(&req.namespace, &req.id);
         let snap = format!("{base}@base");
         // canmount=noauto: a clone is mounted by its container only, never by `zfs mount -a`
@@ -424,40 +432,50 @@ impl ZfsProvider {
         args.push(snap.clone());
         args.push(ds.clone());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut result = self.zfs.zfs(&args, &ds);
-        if matches!(&result, Err(e) if e.kind == ZfsErrorKind::AlreadyExists) {
-            // A container id is new at Create: a clone by its name is a leftover of an earlier
-            // container of that id (a crash before Delete). It is replaced, never reused.
-            log::warn!(
-                "layerfs: {ds} already exists, left by an earlier container {}: destroying it",
-                req.id
-            );
-            self.zfs.destroy(&ds, false).map_err(|e| {
-                ZfsProviderError::Conflict(format!(
-                    "container dataset {ds} already exists and cannot be destroyed ({e}); stop what uses it, then `zfs destroy {ds}`"
-                ))
-            })?;
-            result = self.zfs.zfs(&args, &ds);
-        }
-        match result {
-            Ok(_) => {}
-            Err(e) => {
-                // zfs may have made the clone and failed to mount it (target not empty).
-                let _ = self.zfs.destroy(&ds, false);
-                return Err(e.into());
+        // The hot path is the clone alone: `<base>@base` exists only once the base is complete
+        // (a build is renamed to the base's name after its snapshot and `state=ready`).
+        let (mut built, mut replaced) = (false, false);
+        loop {
+            match self.zfs.zfs(&args, &ds) {
+                Ok(_) => break,
+                Err(e) if e.kind == ZfsErrorKind::NotFound && !built => {
+                    self.ensure_base_locked(hex, source, req.image_name.as_deref())?;
+                    built = true;
+                }
+                Err(e) if e.kind == ZfsErrorKind::AlreadyExists && !replaced => {
+                    // A container id is new at Create: a clone by its name is a leftover of an
+                    // earlier container of that id (a crash before Delete). It is replaced,
+                    // never reused.
+                    log::warn!(
+                        "layerfs: {ds} already exists, left by an earlier container {}: destroying it",
+                        req.id
+                    );
+                    self.zfs.destroy(&ds, false).map_err(|e| {
+                        ZfsProviderError::Conflict(format!(
+                            "container dataset {ds} already exists and cannot be destroyed ({e}); stop what uses it, then `zfs destroy {ds}`"
+                        ))
+                    })?;
+                    replaced = true;
+                }
+                Err(e) => {
+                    // zfs may have made the clone and failed to mount it (target not empty).
+                    if e.kind != ZfsErrorKind::AlreadyExists {
+                        let _ = self.zfs.destroy(&ds, false);
+                    }
+                    return Err(e.into());
+                }
             }
         }
         // OpenZFS leaves a canmount=noauto clone unmounted; zfs-fuse mounts it anyway.
-        match self.zfs.zfs(&["mount", &ds], &ds) {
-            Ok(_) => {}
-            Err(e) if e.stderr.contains("already mounted") => {}
-            Err(e) => {
-                let _ = self.zfs.destroy(&ds, false);
-                return Err(e.into());
+        if !crate::is_mount_point(&req.target) {
+            match self.zfs.zfs(&["mount", &ds], &ds) {
+                Ok(_) => {}
+                Err(e) if e.stderr.contains("already mounted") => {}
+                Err(e) => {
+                    let _ = self.zfs.destroy(&ds, false);
+                    return Err(e.into());
+                }
             }
-        }
-        if let Err(e) = self.zfs.set(&base, LAST_USED, &now().to_string()) {
-            log::warn!("layerfs: cannot record last use of {base}: {e}");
         }
         log::info!(
             "layerfs: {ds} cloned from {snap} at {}",
@@ -468,6 +486,7 @@ impl ZfsProvider {
             provider: "zfs".into(),
             mounted: true,
             dataset: Some(ds),
+            base: Some(base),
         })
     }
 
@@ -822,16 +841,14 @@ impl RootfsProvider for ZfsProvider {
 /// still mounted at the target.
 pub fn release_prepared(prepared: &PreparedRootfs, zfs: &Runner) -> Result<(), Error> {
     if let Some(ds) = &prepared.dataset {
-        let origin = match zfs.get(ds, "origin") {
-            Ok(o) => o,
-            Err(e) if e.kind == ZfsErrorKind::NotFound => None,
-            Err(e) => return Err(ZfsProviderError::from(e).into()),
-        };
         zfs.destroy(ds, false).map_err(ZfsProviderError::from)?;
         log::info!("layerfs: destroyed {ds}");
-        if let Some(base) = origin.as_deref().and_then(|o| o.split('@').next()) {
-            if let Err(e) = zfs.set(base, LAST_USED, &now().to_string()) {
-                log::warn!("layerfs: cannot record last use of {base}: {e}");
+        if let Some(base) = &prepared.base {
+            match zfs.set(base, LAST_USED, &now().to_string()) {
+                Ok(()) => {}
+                // gc took it meanwhile: nothing to record.
+                Err(e) if e.kind == ZfsErrorKind::NotFound => {}
+                Err(e) => log::warn!("layerfs: cannot record last use of {base}: {e}"),
             }
         }
     }

@@ -202,12 +202,14 @@ fn gc_cmd(args: &[String], io: &mut Io<'_>) -> i32 {
     if let Some(b) = keep_bytes {
         match parse_size(&b) {
             Some(n) => policy.bytes = Some(n),
-            None => return usage(
-                io,
-                &format!(
+            None => {
+                return usage(
+                    io,
+                    &format!(
                     "lxcri layers gc: --keep-bytes {b:?}: give bytes or a number with K, M, G or T"
                 ),
-            ),
+                )
+            }
         }
     }
     let report = match p.gc(policy, &crate::rootfs::container_gone(&cfg.lxc_root)) {
