@@ -149,7 +149,7 @@ impl Default for Runner {
             zfs: "zfs".into(),
             zpool: "zpool".into(),
             timeout: Duration::from_secs(60),
-            busy_attempts: 10,
+            busy_attempts: 12,
         }
     }
 }
@@ -185,7 +185,9 @@ impl Runner {
             match self.zfs(args, dataset) {
                 Err(e) if e.kind == ZfsErrorKind::Busy && attempt + 1 < self.busy_attempts => {
                     attempt += 1;
-                    let wait = Duration::from_millis(50u64 << attempt.min(4));
+                    // zfs-fuse says busy for a moment after a container's last process is
+                    // gone: retry soon, then back off (about 4.5 s in all).
+                    let wait = Duration::from_millis(10u64 << attempt.min(6));
                     log::debug!("{e}: retry {attempt} in {wait:?}");
                     thread::sleep(wait);
                 }
