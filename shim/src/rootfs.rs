@@ -73,10 +73,9 @@ fn config_name(cfg: &Config) -> String {
 fn zfs_unusable(cfg: &Config, z: &ZfsConfig, e: &dyn std::fmt::Display) -> Error {
     Error::FailedPrecondition(format!(
         "rootfs: ZFS is configured by `[zfs] dataset = \"{}\"` in {}, but cannot be used: {e}. \
-         Fix the pool {:?}, or remove the [zfs] table to run containers on containerd's mounts",
+         Fix that, or remove the [zfs] table to run containers on containerd's mounts as they are",
         z.dataset,
         config_name(cfg),
-        z.pool()
     ))
 }
 
