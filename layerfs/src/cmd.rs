@@ -100,14 +100,19 @@ pub fn run<S: AsRef<OsStr>>(
     if status.is_none() {
         // SAFETY: kill(2) of the process group this function started.
         unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        // A process stuck in the kernel (a hung FUSE request: state D) dies only when the
+        // request ends: do not wait for it or its pipes here; a thread reaps it later.
+        thread::spawn(move || {
+            let _ = child.wait();
+            drop((out, err));
+        });
+        return Err(RunError::Timeout(timeout.unwrap_or_default()));
     }
     let stdout = out.and_then(|t| t.join().ok()).unwrap_or_default();
     let stderr = err.and_then(|t| t.join().ok()).unwrap_or_default();
     // Reaps the shell where nobody else does; in the shim the reaper may have done it (ECHILD).
     let _ = child.wait();
-    let Some(text) = status else {
-        return Err(RunError::Timeout(timeout.unwrap_or_default()));
-    };
+    let text = status.unwrap_or_default();
     let code: i32 = text.trim().parse().unwrap_or(255);
     if code == 127 {
         return Err(RunError::NotFound(
