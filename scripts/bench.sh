@@ -5,6 +5,11 @@
 #   (b) RSS of the shim process holding one running container (lxcri's monitor shown too);
 #   (c) 20 containers started concurrently (`ctr run -d`): total wall time and p95 start latency;
 #   exec latency (`ctr task exec ID true`);
+#   (d) rootfs on ZFS (a throw-away pool: zfs-fuse on a file where the kernel has no ZFS), images
+#       of 10 MB and 500 MB: `ctr run --rm` once the image's base exists, lxcri on ZFS clones vs
+#       runc on overlayfs, and the ratio 500 MB / 10 MB of each; the first container of an image
+#       (the base build) in MB/s; pool space used by 20 containers of the 500 MB image against
+#       the image's base alone (skip with LXCRI_BENCH_ZFS=0);
 #   then image-core's benches: validation vs deserialisation, streaming digest vs sha256sum.
 # The machines are noisy: read medians. Usage: scripts/bench.sh [N] (default 20).
 set -euo pipefail
@@ -97,6 +102,74 @@ for r in lxcri runc; do
 done
 w_l=$(cat "$work/c-lxcri-wall"); w_r=$(cat "$work/c-runc-wall")
 echo "ratio lxcri/runc: wall $(ratio "$w_l" "$w_r"), p95 $(ratio "$(p95 <"$work/c-lxcri")" "$(p95 <"$work/c-runc")") (target <= 1.0)"
+
+if [[ "${LXCRI_BENCH_ZFS:-1}" != 0 ]]; then
+    echo "== (d) rootfs on ZFS: images of 10 MB and 500 MB (busybox + files of random bytes)"
+    trap 'containerd_down; zfs_down' EXIT
+    zfs_up lxcri-bench 3G
+    zcfg="$work/lxcri-zfs.toml"
+    printf '[zfs]\ndataset = "%s/lxcri"\nmount_root = "%s/root"\ngc_interval_secs = 0\n' "$zfs_pool" "$zfs_dir" >"$zcfg"
+    declare -A MB=([small]=10 [big]=500)
+    for size in small big; do
+        d="$work/data-$size"
+        mkdir -p "$d"
+        for i in $(seq "${MB[$size]}"); do head -c 1048576 /dev/urandom >"$d/f$i"; done
+        "$bin/lxcri" image build --name "local/$size:1" --busybox --layer "$d" --cmd /bin/sh -o "$work/$size.tar" >/dev/null
+        rm -rf "$d"
+        ctr_ images import "$work/$size.tar" >/dev/null
+        rm -f "$work/$size.tar"
+    done
+    zrun() { ctr_ run --rm --runtime io.containerd.lxcri.v2 --runtime-config-path "$zcfg" "$@"; }
+    # First container of each image: the base build, timed by the shim's own log lines.
+    for size in small big; do
+        t0=$(now_ms)
+        zrun "local/$size:1" "first-$size" /bin/sh -c true
+        echo "$(($(now_ms) - t0))" >"$work/first-$size"
+    done
+    ms_of() { date -d "$(sed -E 's/^time="([^"]+)".*/\1/' <<<"$1")" +%s%3N; }
+    for size in small big; do
+        b=$(grep "layerfs: building base" "$work/containerd.log" | grep -n "" | sed -n "$([[ $size == small ]] && echo 1 || echo 2)p" | cut -d: -f2-)
+        base=$(sed -E 's/.*building base ([^ ]+) from.*/\1/' <<<"$b")
+        c=$(grep "cloned from $base@base" "$work/containerd.log" | head -1)
+        build_ms=$(($(ms_of "$c") - $(ms_of "$b")))
+        used=$(zfs get -H -p -o value used "$base")
+        echo "first container of the ${MB[$size]} MB image: ctr run --rm $(cat "$work/first-$size") ms, base build $build_ms ms = $(awk -v m="$used" -v t="$build_ms" 'BEGIN{printf "%.1f", m/1048576/(t/1000)}') MB/s (base $(awk -v m="$used" 'BEGIN{printf "%.1f", m/1048576}') MB)"
+        echo "$base" >"$work/base-$size"
+    done
+    echo "-- ctr run --rm IMG ID /bin/sh -c true once the base exists, $N runs each (alternating), ms"
+    for r in lxcri runc; do for size in small big; do : >"$work/d-$r-$size"; done; done
+    for i in $(seq "$N"); do
+        for size in small big; do
+            t0=$(now_ms)
+            zrun "local/$size:1" "d-z-$size-$i" /bin/sh -c true
+            echo $(($(now_ms) - t0)) >>"$work/d-lxcri-$size"
+            t0=$(now_ms)
+            ctr_ run --rm --runtime io.containerd.runc.v2 "local/$size:1" "d-r-$size-$i" /bin/sh -c true
+            echo $(($(now_ms) - t0)) >>"$work/d-runc-$size"
+        done
+    done
+    for r in lxcri runc; do
+        s_=$(median <"$work/d-$r-small"); b_=$(median <"$work/d-$r-big")
+        label=$([[ $r == lxcri ]] && echo "lxcri (ZFS clone)" || echo "runc (overlayfs)")
+        echo "$label: 10 MB ${s_} ms, 500 MB ${b_} ms, ratio 500/10 $(ratio "$b_" "$s_") (target <= 1.2)"
+        eval "d_$r=$b_"
+    done
+    # shellcheck disable=SC2154 # set by eval above
+    echo "ratio lxcri/runc for the 500 MB image: $(ratio "$d_lxcri" "$d_runc")"
+    echo "-- pool space of 20 containers of the 500 MB image (ctr run -d)"
+    for i in $(seq 20); do ctr_ run -d --runtime io.containerd.lxcri.v2 --runtime-config-path "$zcfg" local/big:1 "sp-$i" sleep 300 >/dev/null; done
+    base_used=$(zfs get -H -p -o value used "$(cat "$work/base-big")")
+    clones_used=0
+    for i in $(seq 20); do
+        clones_used=$((clones_used + $(zfs get -H -p -o value used "$zfs_pool/lxcri/containers/bench-sp-$i")))
+    done
+    echo "base $(awk -v b="$base_used" 'BEGIN{printf "%.1f", b/1048576}') MB; 20 clones add $(awk -v b="$clones_used" 'BEGIN{printf "%.2f", b/1048576}') MB; (base + clones) / base = $(awk -v b="$base_used" -v c="$clones_used" 'BEGIN{printf "%.3f", (b+c)/b}') (target <= 1.1)"
+    for i in $(seq 20); do ctr_ task kill -s SIGKILL "sp-$i" >/dev/null 2>&1; done
+    sleep 1
+    for i in $(seq 20); do ctr_ task delete "sp-$i" >/dev/null 2>&1; ctr_ container rm "sp-$i" >/dev/null 2>&1; done
+    left=$(zfs list -H -r -o name "$zfs_pool/lxcri/containers" | tail -n +2 | wc -l)
+    [[ "$left" == 0 ]] || warn "$left clones left after the ZFS bench"
+fi
 
 echo "== image-core: validation vs plain oci-spec deserialisation (criterion, medians)"
 cargo bench -q -p image-core --bench validate 2>/dev/null | grep 'ratio validate/deserialize'

@@ -297,3 +297,64 @@ containerd_down() {
         rm -rf "$work"
     fi
 }
+
+# A throw-away ZFS pool on a sparse file, for the demo and the benchmarks. `zfs_up NAME SIZE`
+# makes pool NAME (a leftover of an interrupted run by that name is destroyed first) on a file in
+# a new /tmp directory and sets zfs_pool and zfs_dir. ZFS is the kernel's when `zpool list`
+# answers; otherwise zfs-fuse is started (with extended attributes) and stopped again by
+# `zfs_down` if no other pool is left on it. The integration tests' lock and pid file are shared,
+# so the demo, the benchmarks and the tests can run at the same time. `zfs_down` destroys the
+# pool (retrying while zfs-fuse says busy) and removes the directory.
+ZFS_FUSE_LOCK=/run/lxcri-test-zfs-fuse.lock
+ZFS_FUSE_PID=/run/lxcri-test-zfs-fuse.pid
+
+zfs_up() {
+    zfs_pool="$1"
+    zfs_started=""
+    zfs_dir="$(mktemp -d "/tmp/$1-zfs.XXXXXX")"
+    command -v zpool >/dev/null 2>&1 || die "zpool not found: run scripts/setup.sh (it installs zfs-fuse) or install zfsutils-linux"
+    {
+        flock 9
+        if ! zpool list >/dev/null 2>&1; then
+            command -v zfs-fuse >/dev/null 2>&1 || die "ZFS does not answer (zpool list) and zfs-fuse is not installed: run scripts/setup.sh"
+            rm -f "$ZFS_FUSE_PID"
+            # fd 9 (the lock) must not stay open in the daemon.
+            zfs-fuse --enable-xattr --pidfile "$ZFS_FUSE_PID" 9>&- || die "zfs-fuse did not start (is /dev/fuse there?)"
+            for _ in $(seq 150); do zpool list >/dev/null 2>&1 && break; sleep 0.1; done
+            zpool list >/dev/null 2>&1 || die "zfs-fuse started but zpool list does not answer"
+            zfs_started="$(cat "$ZFS_FUSE_PID" 2>/dev/null || true)"
+        fi
+    } 9>"$ZFS_FUSE_LOCK"
+    if zpool list -H -o name "$zfs_pool" >/dev/null 2>&1; then
+        warn "destroying the pool $zfs_pool left by an interrupted run"
+        zpool destroy -f "$zfs_pool" 9>&- || die "cannot destroy the old pool $zfs_pool: zpool destroy -f $zfs_pool"
+    fi
+    truncate -s "$2" "$zfs_dir/pool.img"
+    zpool create -m "$zfs_dir/mnt" "$zfs_pool" "$zfs_dir/pool.img" 2>/dev/null ||
+        die "zpool create $zfs_pool failed"
+}
+
+zfs_down() {
+    set +e
+    [[ -n "${zfs_pool:-}" ]] || return 0
+    local i
+    for i in $(seq 30); do
+        zpool list -H -o name "$zfs_pool" >/dev/null 2>&1 || break
+        zpool destroy -f "$zfs_pool" 2>/dev/null && break
+        sleep 0.3
+    done
+    zpool list -H -o name "$zfs_pool" >/dev/null 2>&1 && warn "pool $zfs_pool is still there: zpool destroy -f $zfs_pool"
+    if [[ -n "$zfs_started" ]]; then
+        {
+            flock 9
+            if [[ -z "$(zpool list -H -o name 2>/dev/null)" ]]; then
+                kill "$zfs_started" 2>/dev/null
+                for i in $(seq 100); do kill -0 "$zfs_started" 2>/dev/null || break; sleep 0.1; done
+                rm -f "$ZFS_FUSE_PID"
+            fi
+        } 9>"$ZFS_FUSE_LOCK"
+    fi
+    grep -o " $zfs_dir[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
+    rm -rf "$zfs_dir"
+    zfs_pool=""
+}

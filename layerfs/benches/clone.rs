@@ -43,6 +43,7 @@ fn request(dir: &Path, id: &str) -> RootfsRequest {
         id: id.into(),
         mounts: Vec::new(),
         target,
+        ..Default::default()
     }
 }
 

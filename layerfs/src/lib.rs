@@ -1,12 +1,15 @@
 //! layerfs: materialises a container's root filesystem.
 //!
-//! The shim asks a [`RootfsProvider`] for a rootfs at Create and releases it at Delete. Two
-//! providers exist (or will): [`PassThrough`] mounts the mounts containerd passes (overlay, bind)
-//! exactly as the runc shim does; the ZFS provider (a later step) clones a per-image base dataset.
-//! This crate knows nothing of ttrpc or LXC.
+//! The shim asks a [`RootfsProvider`] for a rootfs at Create and releases it at Delete with
+//! [`release`], which goes back to the provider named in the [`PreparedRootfs`]. Two providers
+//! exist: [`PassThrough`] mounts the mounts containerd passes (overlay, bind) exactly as the runc
+//! shim does; [`ZfsProvider`] clones a per-image base dataset (see `zfs_provider`). This crate
+//! knows nothing of ttrpc or LXC.
 
+pub mod cmd;
 pub mod mount;
 pub mod pool;
+pub mod tree;
 pub mod zfs;
 pub mod zfs_config;
 pub mod zfs_provider;
@@ -18,11 +21,11 @@ pub use pool::{pool_health, PoolHealth};
 pub use zfs::{Runner, ZfsError, ZfsErrorKind};
 pub use zfs_config::{ConfigError, ZfsConfig};
 pub use zfs_provider::{
-    BaseInfo, GcReport, ImageSource, KeepPolicy, ZfsProvider, ZfsProviderError,
+    BaseInfo, CloneInfo, GcReport, ImageSource, KeepPolicy, ZfsProvider, ZfsProviderError,
 };
 
 /// What a provider is told about the container whose rootfs it makes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RootfsRequest {
     /// containerd namespace of the container.
     pub namespace: String,
@@ -32,6 +35,20 @@ pub struct RootfsRequest {
     pub mounts: Vec<MountSpec>,
     /// Where the rootfs must appear: `<bundle>/rootfs`.
     pub target: PathBuf,
+    /// The image's identity when the caller knows it: its top chain ID (`sha256:<hex>`), the name
+    /// containerd gives the container snapshot's parent. The ZFS provider keys the base dataset by
+    /// it; without it, by a hash of the ordered lower directories (see
+    /// [`zfs_provider::fallback_chain_id`]).
+    pub image_key: Option<String>,
+    /// The image's name (`docker.io/library/busybox:latest`), recorded on a base when it is built
+    /// so that `lxcri layers ls` can show it. Informative only.
+    pub image_name: Option<String>,
+    /// The container's own quota (`refquota` of its clone): a size (`512M`, `10G`, bytes) or
+    /// `none`; `None` takes the provider's default.
+    pub quota: Option<String>,
+    /// A path that exists exactly as long as the container does (the shim gives its LXC
+    /// directory). Recorded on the clone: `gc` removes clones whose owner is gone.
+    pub owner: Option<PathBuf>,
 }
 
 /// A rootfs that was made, to be released at Delete.
@@ -44,6 +61,14 @@ pub struct PreparedRootfs {
     /// Whether anything was mounted (false when containerd passed no mounts and the bundle's
     /// rootfs directory is used as it is).
     pub mounted: bool,
+    /// The clone dataset (provider `zfs`): what Delete destroys. Recorded so that a process that
+    /// has only the saved state (the shim's `delete` subcommand) can release it without the
+    /// config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    /// The base dataset the clone was made from: its `layerfs:last-used` is set at release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +123,8 @@ impl RootfsProvider for PassThrough {
             target: req.target.clone(),
             provider: self.name().into(),
             mounted: done > 0,
+            dataset: None,
+            base: None,
         })
     }
 
@@ -106,6 +133,17 @@ impl RootfsProvider for PassThrough {
             mount::unmount_all(&prepared.target)?;
         }
         Ok(())
+    }
+}
+
+/// Releases a rootfs with the provider that made it ([`PreparedRootfs::provider`]), needing
+/// nothing but `prepared` (no config): `passthrough` unmounts; `zfs` unmounts and destroys the
+/// clone dataset recorded in it (a busy dataset is retried with a bound; one that does not exist
+/// counts as destroyed). Idempotent.
+pub fn release(prepared: &PreparedRootfs) -> Result<(), Error> {
+    match prepared.provider.as_str() {
+        "zfs" => zfs_provider::release_prepared(prepared, &Runner::default()),
+        _ => PassThrough.release(prepared),
     }
 }
 

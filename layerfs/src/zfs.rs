@@ -6,11 +6,10 @@
 //! zfs-fuse 0.7 accept is used: no `zfs list -p`, no `zfs get -t`, one property per `zfs set`, no
 //! `clones`/`written`/`logicalused` properties, no `mountpoint=legacy`.
 
+use crate::cmd::{self, RunError};
 use std::fmt;
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What went wrong with a ZFS command, as far as the caller needs to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +149,7 @@ impl Default for Runner {
             zfs: "zfs".into(),
             zpool: "zpool".into(),
             timeout: Duration::from_secs(60),
-            busy_attempts: 10,
+            busy_attempts: 12,
         }
     }
 }
@@ -191,7 +190,9 @@ impl Runner {
             match self.zfs(args, dataset) {
                 Err(e) if e.kind == ZfsErrorKind::Busy && attempt + 1 < self.busy_attempts => {
                     attempt += 1;
-                    let wait = Duration::from_millis(50u64 << attempt.min(4));
+                    // zfs-fuse says busy for a moment after a container's last process is
+                    // gone: retry soon, then back off (about 4.5 s in all).
+                    let wait = Duration::from_millis(10u64 << attempt.min(6));
                     log::debug!("{e}: retry {attempt} in {wait:?}");
                     thread::sleep(wait);
                 }
@@ -208,55 +209,17 @@ impl Runner {
             dataset: dataset.to_string(),
             stderr,
         };
-        let mut child = match Command::new(prog)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-        {
-            Ok(c) => c,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(err(ZfsErrorKind::NotInstalled, e.to_string()))
+        match cmd::run(prog, args, Some(self.timeout)) {
+            Ok(f) if f.success() => Ok(String::from_utf8_lossy(&f.stdout).into_owned()),
+            Ok(f) => {
+                let stderr = String::from_utf8_lossy(&f.stderr).trim().to_string();
+                Err(err(classify(&stderr), stderr))
             }
-            Err(e) => return Err(err(ZfsErrorKind::Other, format!("cannot start: {e}"))),
-        };
-        let out = child.stdout.take().map(|mut s| {
-            thread::spawn(move || {
-                let mut b = Vec::new();
-                let _ = s.read_to_end(&mut b);
-                b
-            })
-        });
-        let errs = child.stderr.take().map(|mut s| {
-            thread::spawn(move || {
-                let mut b = Vec::new();
-                let _ = s.read_to_end(&mut b);
-                b
-            })
-        });
-        let deadline = Instant::now() + self.timeout;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(st)) => break Some(st),
-                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(2)),
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break None;
-                }
+            Err(RunError::NotFound(s)) => Err(err(ZfsErrorKind::NotInstalled, s)),
+            Err(RunError::Timeout(t)) => {
+                Err(err(ZfsErrorKind::Timeout, format!("killed after {t:?}")))
             }
-        };
-        let stdout = out.and_then(|t| t.join().ok()).unwrap_or_default();
-        let stderr = errs.and_then(|t| t.join().ok()).unwrap_or_default();
-        let stderr = String::from_utf8_lossy(&stderr).trim().to_string();
-        match status {
-            None => Err(err(
-                ZfsErrorKind::Timeout,
-                format!("killed after {:?}", self.timeout),
-            )),
-            Some(st) if st.success() => Ok(String::from_utf8_lossy(&stdout).into_owned()),
-            Some(_) => Err(err(classify(&stderr), stderr)),
+            Err(e @ RunError::Spawn(_)) => Err(err(ZfsErrorKind::Other, e.to_string())),
         }
     }
 
@@ -334,6 +297,7 @@ impl Runner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn classifies_zfs_fuse_and_openzfs_messages() {

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 /// keep_bases = 10                 # unused bases kept by gc (most recently used first)
 /// keep_bytes = 10737418240        # ... and at most this many bytes of them
 /// quota = "10G"                   # refquota of each container's clone; absent: none
+/// gc_interval_secs = 900          # the shim collects at most this often; 0: only `lxcri layers gc`
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +30,10 @@ pub struct ZfsConfig {
     /// Default `refquota` of a container's clone (`512M`, `10G`, bytes); absent: none.
     #[serde(default)]
     pub quota: Option<String>,
+    /// At a Create, the shim collects orphans and unused bases (in the background) when the last
+    /// collection is older than this many seconds; 0: never (only `lxcri layers gc`).
+    #[serde(default = "default_gc_interval")]
+    pub gc_interval_secs: u64,
 }
 
 fn default_mount_root() -> PathBuf {
@@ -37,6 +42,10 @@ fn default_mount_root() -> PathBuf {
 
 fn default_keep_bases() -> usize {
     10
+}
+
+fn default_gc_interval() -> u64 {
+    900
 }
 
 /// A config value that cannot work; names the key.
@@ -57,6 +66,7 @@ impl ZfsConfig {
             keep_bases: default_keep_bases(),
             keep_bytes: None,
             quota: None,
+            gc_interval_secs: default_gc_interval(),
         }
     }
 

@@ -3,9 +3,17 @@
 //! Layout under the configured parent dataset `P`:
 //!
 //! - `P/images/<chain-id-hex>`: one base per image, its `@base` snapshot, user properties
-//!   `layerfs:state=ready` and `layerfs:last-used=<unix seconds>`; not mounted (`canmount=noauto`).
+//!   `layerfs:state=ready`, `layerfs:last-used=<unix seconds>` and, when known,
+//!   `layerfs:image=<image name>`; not mounted (`canmount=noauto`).
 //! - `P/images/.build-<hex>-<random>`: a base being built; never used, removed by `gc`.
-//! - `P/containers/<namespace>-<id>`: `zfs clone P/images/<hex>@base`, mounted at the rootfs.
+//! - `P/containers/<namespace>-<id>`: `zfs clone P/images/<hex>@base`, mounted at the rootfs,
+//!   `canmount=noauto` (never mounted by `zfs mount -a` at boot), `layerfs:owner=<path>` (the
+//!   container's LXC directory: `gc` destroys a clone whose owner is gone), `refquota` if any.
+//!
+//! The key of a base is the image's top chain ID when the caller knows it
+//! ([`RootfsRequest::image_key`]), else a hash of the ordered lower directories of the overlay
+//! containerd passes ([`fallback_chain_id`]). Whatever the container's own snapshot already holds
+//! (a non-empty overlay upperdir) is applied to its clone, never to the base.
 //!
 //! A base is built under the temporary name, snapshotted, marked ready and only then renamed to its
 //! final name: a build killed at any point leaves only `.build-*` datasets, which nothing trusts.
@@ -13,17 +21,19 @@
 //! once; the lock is held until the clone exists, so `gc` (which takes it too) never destroys a
 //! base between the check and the clone.
 
+use crate::tree::{apply_upper, copy_tree, is_empty_dir};
 use crate::zfs::{Runner, ZfsError, ZfsErrorKind};
 use crate::zfs_config::{parse_size, ConfigError, ZfsConfig};
 use crate::{Error, MountSpec, PreparedRootfs, RootfsProvider, RootfsRequest};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const STATE: &str = "layerfs:state";
 const LAST_USED: &str = "layerfs:last-used";
+const IMAGE: &str = "layerfs:image";
+const OWNER: &str = "layerfs:owner";
 const BUILD_PREFIX: &str = ".build-";
 
 /// Errors of the ZFS provider.
@@ -58,6 +68,14 @@ pub enum ZfsProviderError {
     },
     #[error("layerfs: {0}")]
     Conflict(String),
+    #[error(
+        "layerfs: applying the container's own snapshot {upper} onto its clone {dataset}: {why}"
+    )]
+    Upper {
+        upper: PathBuf,
+        dataset: String,
+        why: String,
+    },
 }
 
 impl From<ZfsProviderError> for Error {
@@ -92,10 +110,23 @@ pub struct BaseInfo {
     pub chain_id: String,
     /// `used` of the base, bytes.
     pub bytes: u64,
-    /// Containers cloned from it.
-    pub clones: usize,
+    /// Containers cloned from it (their clone datasets).
+    pub clones: Vec<String>,
     /// Unix seconds of the last clone (or the build).
     pub last_used: u64,
+    /// The image's name, when it was known at the build.
+    pub image: Option<String>,
+}
+
+/// A container clone, as `gc` sees it when it asks whether the container still exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloneInfo {
+    pub dataset: String,
+    /// The last component of the dataset: `<namespace>-<id>` (see
+    /// [`ZfsProvider::container_leaf`]).
+    pub leaf: String,
+    /// The `layerfs:owner` recorded at the clone ([`RootfsRequest::owner`]).
+    pub owner: Option<PathBuf>,
 }
 
 /// How many unused bases `gc` keeps.
@@ -131,17 +162,18 @@ impl ZfsProvider {
     pub fn with_runner(cfg: ZfsConfig, zfs: Runner) -> Result<ZfsProvider> {
         cfg.validate()?;
         let pool = cfg.pool().to_string();
-        match zfs.exists(&pool) {
-            Ok(true) => {}
-            Ok(false) => {
+        // `zpool list -H -o health POOL` (OpenZFS and zfs-fuse alike), or libzetta with the
+        // `libzetta` feature: one command on the hot path.
+        let health = match crate::pool::pool_health(&zfs, &pool) {
+            Ok(h) => h,
+            Err(e) if matches!(e.kind, ZfsErrorKind::PoolMissing | ZfsErrorKind::NotFound) => {
                 return Err(ZfsProviderError::PoolMissing {
                     pool,
                     dataset: cfg.dataset.clone(),
                 })
             }
             Err(e) => return Err(e.into()),
-        }
-        let health = crate::pool::pool_health(&zfs, &pool)?;
+        };
         if !health.usable() {
             return Err(ZfsProviderError::PoolUnhealthy {
                 pool,
@@ -156,6 +188,14 @@ impl ZfsProvider {
             );
         }
         let p = ZfsProvider { cfg, zfs };
+        let (images, containers) = (p.images(), p.containers());
+        // One command when everything is in place (every Create of a shim comes here).
+        let ready = p
+            .zfs
+            .zfs(&["list", "-H", "-o", "name", &images, &containers], &images);
+        if ready.is_ok() && p.cfg.mount_root.join("locks").is_dir() {
+            return Ok(p);
+        }
         for dir in ["locks", "images", "containers"] {
             let d = p.cfg.mount_root.join(dir);
             std::fs::create_dir_all(&d).map_err(|source| ZfsProviderError::Io {
@@ -218,6 +258,16 @@ impl ZfsProvider {
     /// The clone dataset of a container: `<dataset>/containers/<namespace>-<id>`, characters a
     /// dataset name cannot hold replaced by `_`.
     pub fn container_dataset(&self, namespace: &str, id: &str) -> String {
+        format!(
+            "{}/{}",
+            self.containers(),
+            Self::container_leaf(namespace, id)
+        )
+    }
+
+    /// The last component of a container's clone dataset: `<namespace>-<id>`, characters a
+    /// dataset name cannot hold replaced by `_`.
+    pub fn container_leaf(namespace: &str, id: &str) -> String {
         let clean = |s: &str| -> String {
             s.chars()
                 .map(|c| {
@@ -229,18 +279,32 @@ impl ZfsProvider {
                 })
                 .collect()
         };
-        format!("{}/{}-{}", self.containers(), clean(namespace), clean(id))
+        format!("{}-{}", clean(namespace), clean(id))
     }
 
     /// Makes sure the base of `image` exists (building it if needed) and returns its dataset.
     pub fn ensure_base(&self, image: &ImageSource) -> Result<String> {
         let hex = chain_hex(&image.chain_id)?;
         let _lock = self.lock(&hex)?;
-        self.ensure_base_locked(&hex, &image.source)
+        self.ensure_base_locked(&hex, &|| Ok(SourceView::dir(&image.source)), None)
     }
 
-    fn ensure_base_locked(&self, hex: &str, source: &Path) -> Result<String> {
+    /// The base of `hex`, built from what `source` opens if it is not there (or not ready).
+    /// `source` is only called for a build. The caller holds the lock of `hex`.
+    fn ensure_base_locked(
+        &self,
+        hex: &str,
+        source: &dyn Fn() -> Result<SourceView>,
+        name: Option<&str>,
+    ) -> Result<String> {
         let base = format!("{}/{hex}", self.images());
+        // The hot path, one command: the snapshot inherits the base's state property.
+        match self.zfs.get(&format!("{base}@base"), STATE) {
+            Ok(Some(s)) if s == "ready" => return Ok(base),
+            Ok(_) => {}
+            Err(e) if e.kind == ZfsErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
         if self.zfs.exists(&base)? {
             let ready = self.zfs.get(&base, STATE)?.as_deref() == Some("ready");
             if ready && self.zfs.exists(&format!("{base}@base"))? {
@@ -256,14 +320,15 @@ impl ZfsProvider {
                 )));
             }
         }
-        self.build(hex, source, &base)?;
+        let view = source()?;
+        self.build(hex, view.path(), &base, name)?;
         Ok(base)
     }
 
-    fn build(&self, hex: &str, source: &Path, base: &str) -> Result<()> {
+    fn build(&self, hex: &str, source: &Path, base: &str, name: Option<&str>) -> Result<()> {
         let build = format!("{}/{BUILD_PREFIX}{hex}-{}", self.images(), random_hex());
         log::info!("layerfs: building base {base} from {}", source.display());
-        let r = self.build_steps(source, &build, base);
+        let r = self.build_steps(source, &build, base, name);
         if r.is_err() {
             if let Err(e) = self.zfs.destroy(&build, true) {
                 log::warn!(
@@ -274,7 +339,13 @@ impl ZfsProvider {
         r
     }
 
-    fn build_steps(&self, source: &Path, build: &str, base: &str) -> Result<()> {
+    fn build_steps(
+        &self,
+        source: &Path,
+        build: &str,
+        base: &str,
+        name: Option<&str>,
+    ) -> Result<()> {
         self.zfs.zfs(&["create", build], build)?;
         let mp = self
             .zfs
@@ -290,6 +361,9 @@ impl ZfsProvider {
             .zfs(&["snapshot", &format!("{build}@base")], build)?;
         self.zfs.set(build, "canmount", "noauto")?;
         self.zfs.set(build, LAST_USED, &now().to_string())?;
+        if let Some(name) = name {
+            self.zfs.set(build, IMAGE, name)?;
+        }
         self.zfs.set(build, STATE, "ready")?;
         // zfs-fuse cannot rename a mounted dataset ("dataset is busy").
         self.zfs.zfs_retry_busy(&["unmount", build], build)?;
@@ -298,7 +372,7 @@ impl ZfsProvider {
     }
 
     /// Builds the base if needed, then clones it for the container at `req.target`, with
-    /// `quota` (or the config's default) as `refquota`.
+    /// `quota` (else `req.quota`, else the config's default; `none`: no quota) as `refquota`.
     pub fn prepare_image(
         &self,
         req: &RootfsRequest,
@@ -306,61 +380,107 @@ impl ZfsProvider {
         quota: Option<&str>,
     ) -> Result<PreparedRootfs> {
         let hex = chain_hex(&image.chain_id)?;
-        let quota = match quota.or(self.cfg.quota.as_deref()) {
-            Some(q) => Some(
-                parse_size(q)
-                    .ok_or_else(|| ConfigError {
-                        key: "quota",
-                        value: q.into(),
-                        problem: "not a size (bytes or a number with K, M, G, T)".into(),
-                    })?
-                    .to_string(),
-            ),
-            None => None,
+        self.clone_base(req, &hex, &|| Ok(SourceView::dir(&image.source)), quota)
+    }
+
+    /// The refquota of a new clone in bytes: `explicit`, else the request's, else the config's.
+    fn quota_bytes(&self, explicit: Option<&str>, req: &RootfsRequest) -> Result<Option<u64>> {
+        let (key, q) = match (explicit.or(req.quota.as_deref()), &self.cfg.quota) {
+            (Some(q), _) => ("quota (per container)", q),
+            (None, Some(q)) => ("quota", q.as_str()),
+            (None, None) => return Ok(None),
         };
-        let _lock = self.lock(&hex)?;
-        let base = self.ensure_base_locked(&hex, &image.source)?;
+        if q.trim().eq_ignore_ascii_case("none") {
+            return Ok(None);
+        }
+        parse_size(q).map(Some).ok_or_else(|| {
+            ConfigError {
+                key,
+                value: q.into(),
+                problem:
+                    "not a size: use bytes or a number with K, M, G or T (\"10G\"), or \"none\""
+                        .into(),
+            }
+            .into()
+        })
+    }
+
+    fn clone_base(
+        &self,
+        req: &RootfsRequest,
+        hex: &str,
+        source: &dyn Fn() -> Result<SourceView>,
+        quota: Option<&str>,
+    ) -> Result<PreparedRootfs> {
+        let quota = self.quota_bytes(quota, req)?;
+        let _lock = self.lock(hex)?;
+        let base = format!("{}/{hex}", self.images());
         let ds = self.container_dataset(&req.namespace, &req.id);
         let snap = format!("{base}@base");
+        // canmount=noauto: a clone is mounted by its container only, never by `zfs mount -a`
+        // at boot (its mountpoint is in containerd's state directory, gone after a reboot).
         let mut args = vec![
             "clone".to_string(),
             "-o".into(),
+            "canmount=noauto".into(),
+            "-o".into(),
             format!("mountpoint={}", req.target.display()),
         ];
-        if let Some(q) = &quota {
+        if let Some(q) = quota {
             args.push("-o".into());
             args.push(format!("refquota={q}"));
+        }
+        if let Some(owner) = &req.owner {
+            args.push("-o".into());
+            args.push(format!("{OWNER}={}", owner.display()));
         }
         args.push(snap.clone());
         args.push(ds.clone());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        match self.zfs.zfs(&args, &ds) {
-            Ok(_) => {}
-            Err(e) if e.kind == ZfsErrorKind::AlreadyExists => {
-                let origin = self.zfs.get(&ds, "origin")?;
-                let mp = self.zfs.get(&ds, "mountpoint")?;
-                if origin.as_deref() != Some(snap.as_str())
-                    || mp.as_deref().map(Path::new) != Some(req.target.as_path())
-                {
-                    return Err(ZfsProviderError::Conflict(format!(
-                        "container dataset {ds} already exists (origin {origin:?}, mountpoint {mp:?}); delete the old container or destroy it with `zfs destroy {ds}`"
-                    )));
+        // The hot path is the clone alone: `<base>@base` exists only once the base is complete
+        // (a build is renamed to the base's name after its snapshot and `state=ready`).
+        let (mut built, mut replaced) = (false, false);
+        loop {
+            match self.zfs.zfs(&args, &ds) {
+                Ok(_) => break,
+                Err(e) if e.kind == ZfsErrorKind::NotFound && !built => {
+                    self.ensure_base_locked(hex, source, req.image_name.as_deref())?;
+                    built = true;
+                }
+                Err(e) if e.kind == ZfsErrorKind::AlreadyExists && !replaced => {
+                    // A container id is new at Create: a clone by its name is a leftover of an
+                    // earlier container of that id (a crash before Delete). It is replaced,
+                    // never reused.
+                    log::warn!(
+                        "layerfs: {ds} already exists, left by an earlier container {}: destroying it",
+                        req.id
+                    );
+                    self.zfs.destroy(&ds, false).map_err(|e| {
+                        ZfsProviderError::Conflict(format!(
+                            "container dataset {ds} already exists and cannot be destroyed ({e}); stop what uses it, then `zfs destroy {ds}`"
+                        ))
+                    })?;
+                    replaced = true;
+                }
+                Err(e) => {
+                    // zfs may have made the clone and failed to mount it (target not empty).
+                    if e.kind != ZfsErrorKind::AlreadyExists {
+                        let _ = self.zfs.destroy(&ds, false);
+                    }
+                    return Err(e.into());
                 }
             }
-            Err(e) => {
-                // zfs may have made the clone and failed to mount it (target not empty).
-                let _ = self.zfs.destroy(&ds, false);
-                return Err(e.into());
-            }
         }
-        if self.zfs.get(&ds, "mounted")?.as_deref() != Some("yes") {
-            if let Err(e) = self.zfs.zfs(&["mount", &ds], &ds) {
-                let _ = self.zfs.destroy(&ds, false);
-                return Err(e.into());
+        // OpenZFS leaves a canmount=noauto clone unmounted; zfs-fuse mounts it anyway.
+        if !crate::is_mount_point(&req.target) {
+            match self.zfs.zfs(&["mount", &ds], &ds) {
+                Ok(_) => {}
+                Err(e) if e.stderr.contains("already mounted") => {}
+                Err(e) => {
+                    let _ = self.zfs.destroy(&ds, false);
+                    return Err(e.into());
+                }
             }
-        }
-        if let Err(e) = self.zfs.set(&base, LAST_USED, &now().to_string()) {
-            log::warn!("layerfs: cannot record last use of {base}: {e}");
         }
         log::info!(
             "layerfs: {ds} cloned from {snap} at {}",
@@ -370,7 +490,54 @@ impl ZfsProvider {
             target: req.target.clone(),
             provider: "zfs".into(),
             mounted: true,
+            dataset: Some(ds),
+            base: Some(base),
         })
+    }
+
+    /// An overlay of the image's layers (`lowers`) and the container's own `upper`: the clone of
+    /// the base keyed by `req.image_key` or the lower directories, then `upper` applied to it.
+    fn prepare_overlay(
+        &self,
+        req: &RootfsRequest,
+        lowers: &[PathBuf],
+        upper: Option<&Path>,
+    ) -> Result<PreparedRootfs> {
+        let key = match &req.image_key {
+            Some(k) => k.clone(),
+            None => fallback_chain_id(lowers),
+        };
+        let hex = chain_hex(&key)?;
+        let root = self.cfg.mount_root.clone();
+        let prepared =
+            self.clone_base(req, &hex, &|| SourceView::merged(&root, &hex, lowers), None)?;
+        let Some(upper) = upper.filter(|u| !is_empty_dir(u)) else {
+            return Ok(prepared);
+        };
+        match apply_upper(upper, &req.target) {
+            Ok(r) => {
+                log::info!(
+                    "layerfs: container {}: applied its own snapshot {} to the clone ({} entries, {} whiteouts, {} opaque directories)",
+                    req.id,
+                    upper.display(),
+                    r.entries,
+                    r.whiteouts.len(),
+                    r.opaque.len()
+                );
+                Ok(prepared)
+            }
+            Err(why) => {
+                let dataset = prepared.dataset.clone().unwrap_or_default();
+                if let Err(e) = release_prepared(&prepared, &self.zfs) {
+                    log::warn!("layerfs: cannot remove {dataset} after a failed Create: {e}");
+                }
+                Err(ZfsProviderError::Upper {
+                    upper: upper.to_path_buf(),
+                    dataset,
+                    why,
+                })
+            }
+        }
     }
 
     /// Destroys the clone mounted at `target`, if any. Busy is retried with a bound; a clone
@@ -394,8 +561,8 @@ impl ZfsProvider {
     pub fn list_bases(&self) -> Result<Vec<BaseInfo>> {
         let clones = self.clone_origins()?;
         let mut out = Vec::new();
-        for row in self.zfs.list(&self.images(), &["name", LAST_USED])? {
-            let [name, last] = row.as_slice() else {
+        for row in self.zfs.list(&self.images(), &["name", LAST_USED, IMAGE])? {
+            let [name, last, image] = row.as_slice() else {
                 continue;
             };
             let Some(hex) = name.strip_prefix(&format!("{}/", self.images())) else {
@@ -409,21 +576,28 @@ impl ZfsProvider {
                 dataset: name.clone(),
                 chain_id: hex.to_string(),
                 bytes: self.zfs.get_bytes(name, "used")?,
-                clones: clones.iter().filter(|o| **o == snap).count(),
+                clones: clones
+                    .iter()
+                    .filter(|(_, o)| *o == snap)
+                    .map(|(c, _)| c.clone())
+                    .collect(),
                 last_used: last.parse().unwrap_or(0),
+                image: (image != "-" && !image.is_empty()).then(|| image.clone()),
             });
         }
         Ok(out)
     }
 
-    /// The `origin` of every dataset under `<dataset>/containers`.
-    fn clone_origins(&self) -> Result<Vec<String>> {
+    /// (name, origin) of every clone under `<dataset>/containers`.
+    fn clone_origins(&self) -> Result<Vec<(String, String)>> {
         Ok(self
             .zfs
             .list(&self.containers(), &["name", "origin"])?
             .into_iter()
-            .filter_map(|r| r.get(1).cloned())
-            .filter(|o| o != "-")
+            .filter_map(|r| match r.as_slice() {
+                [name, origin] if origin != "-" => Some((name.clone(), origin.clone())),
+                _ => None,
+            })
             .collect())
     }
 
@@ -438,6 +612,27 @@ impl ZfsProvider {
             .collect())
     }
 
+    /// Every container clone under `<dataset>/containers`.
+    pub fn list_clones(&self) -> Result<Vec<CloneInfo>> {
+        let prefix = format!("{}/", self.containers());
+        Ok(self
+            .zfs
+            .list(&self.containers(), &["name", OWNER])?
+            .into_iter()
+            .filter_map(|row| {
+                let [name, owner] = row.as_slice() else {
+                    return None;
+                };
+                let leaf = name.strip_prefix(&prefix)?;
+                (!leaf.contains('/')).then(|| CloneInfo {
+                    dataset: name.clone(),
+                    leaf: leaf.to_string(),
+                    owner: (owner != "-" && !owner.is_empty()).then(|| PathBuf::from(owner)),
+                })
+            })
+            .collect())
+    }
+
     /// The keep policy of the config.
     pub fn keep_policy(&self) -> KeepPolicy {
         KeepPolicy {
@@ -447,8 +642,8 @@ impl ZfsProvider {
     }
 
     /// Removes leftovers and unused bases beyond `policy`:
-    /// - container clones for which `container_gone(namespace-id)` is true (the dataset's last
-    ///   component is passed);
+    /// - container clones for which `container_gone` is true (the shim asks whether the clone's
+    ///   owner, its LXC directory, still exists);
     /// - `.build-*` datasets whose build is not running (its lock is free);
     /// - bases no container uses, beyond the `policy.count` / `policy.bytes` most recently used.
     ///
@@ -456,18 +651,13 @@ impl ZfsProvider {
     pub fn gc(
         &self,
         policy: KeepPolicy,
-        container_gone: &dyn Fn(&str) -> bool,
+        container_gone: &dyn Fn(&CloneInfo) -> bool,
     ) -> Result<GcReport> {
         let mut report = GcReport::default();
-        let prefix = format!("{}/", self.containers());
-        for row in self.zfs.list(&self.containers(), &["name"])? {
-            let Some(name) = row.first() else { continue };
-            let Some(leaf) = name.strip_prefix(&prefix) else {
-                continue;
-            };
-            if !leaf.contains('/') && container_gone(leaf) {
-                self.zfs.destroy(name, false)?;
-                report.containers.push(name.clone());
+        for c in self.list_clones()? {
+            if container_gone(&c) {
+                self.zfs.destroy(&c.dataset, false)?;
+                report.containers.push(c.dataset);
             }
         }
         let prefix = format!("{}/", self.images());
@@ -486,9 +676,10 @@ impl ZfsProvider {
             self.zfs.destroy(name, true)?;
             report.builds.push(name.clone());
         }
+        self.remove_stale_views();
         let mut lru = lru::LruCache::unbounded();
         let mut bases = self.list_bases()?;
-        bases.retain(|b| b.clones == 0);
+        bases.retain(|b| b.clones.is_empty());
         bases.sort_by_key(|b| b.last_used);
         for b in &bases {
             lru.put(b.dataset.clone(), b.clone());
@@ -515,6 +706,29 @@ impl ZfsProvider {
             report.bases.push(ds.clone());
         }
         Ok(report)
+    }
+
+    /// Unmounts and removes `<mount_root>/merged-<hex>-*` views whose build is not running.
+    fn remove_stale_views(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.cfg.mount_root) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(hex) = name
+                .strip_prefix(MERGED_PREFIX)
+                .and_then(|r| r.split('-').next())
+            else {
+                continue;
+            };
+            if let Ok(Some(_lock)) = self.try_lock(hex) {
+                let path = e.path();
+                let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
+                if let Err(err) = std::fs::remove_dir(&path) {
+                    log::warn!("layerfs: cannot remove {}: {err}", path.display());
+                }
+            }
+        }
     }
 
     fn lock_path(&self, hex: &str) -> PathBuf {
@@ -575,37 +789,92 @@ impl RootfsProvider for ZfsProvider {
         "zfs"
     }
 
-    /// Overlay mounts: the base is keyed by a hash of the ordered lower directories (the image's
-    /// layers) and built from their read-only merged view. Other mounts are mounted as they are.
+    /// - one overlay mount (containerd's overlayfs snapshotter): a clone of the base keyed by
+    ///   `req.image_key` or the lower directories, built from their read-only merged view; the
+    ///   upperdir's contents applied to the clone;
+    /// - one bind mount of a directory (containerd's native snapshotter: a private full copy of
+    ///   the image) with `req.image_key` known: a clone of the base keyed by it, built from that
+    ///   directory when the base is new;
+    /// - anything else (a bind mount without an image key, a `zfs` mount from containerd's zfs
+    ///   snapshotter, several mounts): mounted as they are, like [`crate::PassThrough`], and
+    ///   recorded as `passthrough`.
     fn prepare(&self, req: &RootfsRequest) -> Result<PreparedRootfs, Error> {
-        let lowers = match req.mounts.as_slice() {
-            [m] if m.kind == "overlay" => lowerdirs(m),
-            _ => None,
-        };
-        let Some(lowers) = lowers else {
-            let mut p = crate::PassThrough.prepare(req)?;
-            p.provider = self.name().into();
-            return Ok(p);
-        };
-        let chain = fallback_chain_id(&lowers);
-        let merged = MergedView::new(&self.cfg.mount_root, &lowers)?;
-        let image = ImageSource {
-            chain_id: chain,
-            source: merged.path().to_path_buf(),
-        };
-        Ok(self.prepare_image(req, &image, None)?)
+        match req.mounts.as_slice() {
+            [m] if m.kind == "overlay" => {
+                if let Some(lowers) = lowerdirs(m) {
+                    let upper = option_value(m, "upperdir").map(PathBuf::from);
+                    return Ok(self.prepare_overlay(req, &lowers, upper.as_deref())?);
+                }
+            }
+            [m] if is_bind(m) => {
+                if let Some(key) = &req.image_key {
+                    let hex = chain_hex(key)?;
+                    let src = PathBuf::from(&m.source);
+                    return Ok(self.clone_base(req, &hex, &|| Ok(SourceView::dir(&src)), None)?);
+                }
+                log::info!(
+                    "layerfs: container {}: rootfs is the bind mount {} (containerd's native snapshotter), used as it is, not as a ZFS clone: it is already a private full copy of the image, and without the image's chain id it cannot be shared as a base (see docs/zfs.md)",
+                    req.id,
+                    m.source
+                );
+            }
+            _ => {
+                let kinds: Vec<&str> = req.mounts.iter().map(|m| m.kind.as_str()).collect();
+                log::info!(
+                    "layerfs: container {}: rootfs mounts {kinds:?} used as they are, not as a ZFS clone",
+                    req.id
+                );
+            }
+        }
+        crate::PassThrough.prepare(req)
     }
 
     fn release(&self, prepared: &PreparedRootfs) -> Result<(), Error> {
-        if !self.release_target(&prepared.target)? && crate::is_mount_point(&prepared.target) {
-            crate::mount::unmount_all(&prepared.target)?;
+        if prepared.dataset.is_none()
+            && prepared.provider == "zfs"
+            && self.release_target(&prepared.target)?
+        {
+            return Ok(());
         }
-        Ok(())
+        release_prepared(prepared, &self.zfs)
     }
 }
 
+/// Releases a rootfs without the provider's config: destroys the clone dataset recorded in
+/// `prepared` (unmounted first; busy retried with a bound; "does not exist" is done), records
+/// the time on its base (`layerfs:last-used`, for the keep policy), and unmounts whatever is
+/// still mounted at the target.
+pub fn release_prepared(prepared: &PreparedRootfs, zfs: &Runner) -> Result<(), Error> {
+    if let Some(ds) = &prepared.dataset {
+        zfs.destroy(ds, false).map_err(ZfsProviderError::from)?;
+        log::info!("layerfs: destroyed {ds}");
+        if let Some(base) = &prepared.base {
+            match zfs.set(base, LAST_USED, &now().to_string()) {
+                Ok(()) => {}
+                // gc took it meanwhile: nothing to record.
+                Err(e) if e.kind == ZfsErrorKind::NotFound => {}
+                Err(e) => log::warn!("layerfs: cannot record last use of {base}: {e}"),
+            }
+        }
+    }
+    if prepared.mounted && crate::is_mount_point(&prepared.target) {
+        crate::mount::unmount_all(&prepared.target)?;
+    }
+    Ok(())
+}
+
+fn is_bind(m: &MountSpec) -> bool {
+    m.kind == "bind" || m.kind == "rbind" || m.options.iter().any(|o| o == "bind" || o == "rbind")
+}
+
+fn option_value<'a>(m: &'a MountSpec, key: &str) -> Option<&'a str> {
+    m.options
+        .iter()
+        .find_map(|o| o.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+}
+
 fn lowerdirs(m: &MountSpec) -> Option<Vec<PathBuf>> {
-    let opt = m.options.iter().find_map(|o| o.strip_prefix("lowerdir="))?;
+    let opt = option_value(m, "lowerdir")?;
     Some(opt.split(':').map(PathBuf::from).collect())
 }
 
@@ -620,21 +889,29 @@ pub fn fallback_chain_id(lowers: &[PathBuf]) -> String {
     hex::encode(h.finalize())
 }
 
-/// The lower directories mounted read-only as one overlay (or the single lower as it is).
-struct MergedView {
+/// What a base is built from: a directory as it is, or the image's lower directories mounted
+/// read-only as one overlay at `<mount_root>/merged-<hex>-<random>` (unmounted on drop; `gc`
+/// removes one left by a killed build).
+struct SourceView {
     path: PathBuf,
     mounted: bool,
 }
 
-impl MergedView {
-    fn new(root: &Path, lowers: &[PathBuf]) -> Result<MergedView> {
-        if let [one] = lowers {
-            return Ok(MergedView {
-                path: one.clone(),
-                mounted: false,
-            });
+const MERGED_PREFIX: &str = "merged-";
+
+impl SourceView {
+    fn dir(path: &Path) -> SourceView {
+        SourceView {
+            path: path.to_path_buf(),
+            mounted: false,
         }
-        let path = root.join(format!("merged-{}", random_hex()));
+    }
+
+    fn merged(root: &Path, hex: &str, lowers: &[PathBuf]) -> Result<SourceView> {
+        if let [one] = lowers {
+            return Ok(SourceView::dir(one));
+        }
+        let path = root.join(format!("{MERGED_PREFIX}{hex}-{}", random_hex()));
         std::fs::create_dir_all(&path).map_err(|source| ZfsProviderError::Io {
             what: "creating",
             path: path.clone(),
@@ -660,7 +937,7 @@ impl MergedView {
                 source: e.into(),
             });
         }
-        Ok(MergedView {
+        Ok(SourceView {
             path,
             mounted: true,
         })
@@ -671,74 +948,13 @@ impl MergedView {
     }
 }
 
-impl Drop for MergedView {
+impl Drop for SourceView {
     fn drop(&mut self) {
         if self.mounted {
             let _ = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH);
             let _ = std::fs::remove_dir(&self.path);
         }
     }
-}
-
-/// Copies `src`'s contents into `dst` keeping owners, modes, xattrs, hardlinks, device nodes,
-/// sparse files and timestamps (`cp -a --sparse=always`).
-fn copy_tree(src: &Path, dst: &Path) -> Result<(), String> {
-    let mut from = src.as_os_str().to_owned();
-    from.push("/.");
-    let out = Command::new("cp")
-        .arg("-a")
-        .arg("--sparse=always")
-        .arg(&from)
-        .arg(dst)
-        .output()
-        .map_err(|e| format!("cannot run cp: {e}"))?;
-    if out.status.success() {
-        fix_modes(src, dst)
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-    }
-}
-
-/// zfs-fuse stores the `system.posix_acl_access` that `cp -a` sets from a file's mode as a
-/// plain xattr and keeps the mode `cp` created the file with (0600): put the source's mode back
-/// and drop ACLs the source did not have.
-fn fix_modes(src: &Path, dst: &Path) -> Result<(), String> {
-    use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::MetadataExt;
-    const ACL: &std::ffi::CStr = c"system.posix_acl_access";
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let s = src.join(&rel);
-        let md = std::fs::symlink_metadata(&s).map_err(|e| format!("{}: {e}", s.display()))?;
-        if md.file_type().is_symlink() {
-            continue;
-        }
-        let d = dst.join(&rel);
-        let cs = std::ffi::CString::new(s.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
-        let cd = std::ffi::CString::new(d.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
-        // SAFETY: valid C strings; a null buffer of size 0 only asks for the length.
-        let src_has_acl =
-            unsafe { libc::lgetxattr(cs.as_ptr(), ACL.as_ptr(), std::ptr::null_mut(), 0) } >= 0;
-        if !src_has_acl {
-            // SAFETY: valid C strings. ENODATA (no ACL) is fine.
-            unsafe { libc::lremovexattr(cd.as_ptr(), ACL.as_ptr()) };
-        }
-        // SAFETY: valid C string.
-        if unsafe { libc::chmod(cd.as_ptr(), md.mode() & 0o7777) } != 0 {
-            return Err(format!(
-                "chmod {}: {}",
-                d.display(),
-                std::io::Error::last_os_error()
-            ));
-        }
-        if md.is_dir() {
-            for e in std::fs::read_dir(&s).map_err(|e| format!("{}: {e}", s.display()))? {
-                let e = e.map_err(|e| format!("{}: {e}", s.display()))?;
-                stack.push(rel.join(e.file_name()));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The hex part of a chain id, checked.

@@ -3,8 +3,8 @@
 
 use integration::ZfsPool;
 use layerfs::{
-    ImageSource, KeepPolicy, RootfsProvider, RootfsRequest, ZfsConfig, ZfsErrorKind, ZfsProvider,
-    ZfsProviderError,
+    ImageSource, KeepPolicy, MountSpec, RootfsProvider, RootfsRequest, ZfsConfig, ZfsErrorKind,
+    ZfsProvider, ZfsProviderError,
 };
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -109,6 +109,7 @@ impl Fixture {
             id: id.into(),
             mounts: Vec::new(),
             target,
+            ..Default::default()
         }
     }
 
@@ -407,7 +408,7 @@ fn two_containers_share_one_base_and_delete_destroys_the_clone() {
     let bases = f.p().list_bases().unwrap();
     assert_eq!(bases.len(), 1);
     assert_eq!(
-        (bases[0].dataset.as_str(), bases[0].clones),
+        (bases[0].dataset.as_str(), bases[0].clones.len()),
         (base.as_str(), 2)
     );
     assert!(bases[0].bytes > 0);
@@ -429,7 +430,7 @@ fn two_containers_share_one_base_and_delete_destroys_the_clone() {
     assert!(!layerfs::is_mount_point(&a.target));
     assert_eq!(f.datasets_under("containers"), vec![db.clone()]);
     f.p().release(&pa).expect("releasing twice is fine");
-    assert_eq!(f.p().list_bases().unwrap()[0].clones, 1);
+    assert_eq!(f.p().list_bases().unwrap()[0].clones, vec![db.clone()]);
 }
 
 #[test]
@@ -449,7 +450,7 @@ fn ten_concurrent_prepares_of_a_new_image_build_one_base() {
     });
     let bases = f.p().list_bases().unwrap();
     assert_eq!(bases.len(), 1, "{bases:?}");
-    assert_eq!(bases[0].clones, 10);
+    assert_eq!(bases[0].clones.len(), 10);
     let history = f.pool().zpool_ok(&["history", f.pool().name()]);
     let builds = history
         .lines()
@@ -522,7 +523,7 @@ fn gc_keeps_recently_used_bases_within_the_bounds_and_removes_orphans() {
                 count: 0,
                 bytes: None,
             },
-            &|leaf| leaf == "default-user",
+            &|c| c.leaf == "default-user",
         )
         .unwrap();
     assert_eq!(
@@ -656,4 +657,247 @@ fn zfs_errors_are_classified_on_a_real_pool() {
         }
         other => panic!("expected PoolMissing, got {other:?}"),
     }
+}
+
+fn mknod_whiteout(path: &Path) {
+    nix::sys::stat::mknod(
+        path,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::empty(),
+        0,
+    )
+    .unwrap_or_else(|e| panic!("whiteout {}: {e}", path.display()));
+}
+
+fn overlay_mount(lowers: &[&Path], upper: Option<(&Path, &Path)>) -> MountSpec {
+    let lowerdir = lowers
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":");
+    let mut options = vec!["index=off".to_string()];
+    if let Some((u, w)) = upper {
+        options.push(format!("workdir={}", w.display()));
+        options.push(format!("upperdir={}", u.display()));
+    }
+    options.push(format!("lowerdir={lowerdir}"));
+    MountSpec {
+        kind: "overlay".into(),
+        source: "overlay".into(),
+        options,
+    }
+}
+
+/// Mounts `m` read-only at `at`, walks it, unmounts it.
+fn walk_mounted(m: &MountSpec, at: &Path) -> BTreeMap<PathBuf, String> {
+    fs::create_dir_all(at).unwrap();
+    let mut m = m.clone();
+    m.options.push("ro".into());
+    layerfs::mount::mount(&m, at).expect("mount the expected view");
+    let tree = walk(at);
+    layerfs::mount::unmount_all(at).unwrap();
+    tree
+}
+
+#[test]
+fn an_overlay_rootfs_is_a_clone_with_its_upperdir_applied_and_the_base_untouched() {
+    let Some(f) = Fixture::new() else { return };
+    // Two image layers: the top one deletes a file and makes a directory opaque.
+    let (l1, l2) = (f.path("ov/l1"), f.path("ov/l2"));
+    for d in ["etc", "opt/lower", "var/lib"] {
+        fs::create_dir_all(l1.join(d)).unwrap();
+    }
+    for (p, c) in [
+        ("etc/hosts", "hosts"),
+        ("etc/old", "old"),
+        ("opt/lower/f", "l1"),
+        ("var/lib/db", "db"),
+    ] {
+        fs::write(l1.join(p), c).unwrap();
+    }
+    fs::create_dir_all(l2.join("etc")).unwrap();
+    fs::create_dir_all(l2.join("opt")).unwrap();
+    mknod_whiteout(&l2.join("etc/old"));
+    setxattr(&l2.join("opt"), "trusted.overlay.opaque", b"y");
+    fs::write(l2.join("opt/new"), "l2").unwrap();
+    // The container's own snapshot already holds changes (what CRI or a pre-filled snapshot
+    // gives): a new file, a changed file, a deleted file, an opaque directory, a file where a
+    // directory was.
+    let (upper, work) = (f.path("ov/upper"), f.path("ov/work"));
+    fs::create_dir_all(upper.join("etc")).unwrap();
+    fs::create_dir_all(upper.join("var")).unwrap();
+    fs::create_dir_all(&work).unwrap();
+    fs::write(upper.join("etc/hosts"), "changed by the container").unwrap();
+    fs::write(upper.join("hello"), "from the upper").unwrap();
+    mknod_whiteout(&upper.join("var/lib"));
+    fs::create_dir_all(upper.join("opt")).unwrap();
+    setxattr(&upper.join("opt"), "trusted.overlay.opaque", b"y");
+    fs::write(upper.join("opt/only"), "upper").unwrap();
+    let lowers = [l2.as_path(), l1.as_path()];
+    let want = walk_mounted(
+        &overlay_mount(&[upper.as_path(), l2.as_path(), l1.as_path()], None),
+        &f.path("ov/want"),
+    );
+
+    let mut req = f.request("ov1");
+    req.mounts = vec![overlay_mount(&lowers, Some((&upper, &work)))];
+    req.owner = Some(f.path("ov/owner1"));
+    let p1 = f.p().prepare(&req).expect("prepare with an upperdir");
+    let ds1 = f.p().container_dataset("default", "ov1");
+    assert_eq!(
+        (p1.provider.as_str(), p1.dataset.as_deref()),
+        ("zfs", Some(ds1.as_str()))
+    );
+    let base = f.zfs_get(&ds1, "origin");
+    assert!(base.ends_with("@base"), "{base}");
+    assert_eq!(
+        f.zfs_get(&ds1, "layerfs:owner"),
+        f.path("ov/owner1").display().to_string()
+    );
+    let got = walk(&req.target);
+    assert_eq!(got, want, "the clone is what the overlay shows");
+
+    // A second container of the same image with an empty upperdir: the same base, the image
+    // alone (nothing of the first container's snapshot leaked into the base).
+    let (upper2, work2) = (f.path("ov/upper2"), f.path("ov/work2"));
+    fs::create_dir_all(&upper2).unwrap();
+    fs::create_dir_all(&work2).unwrap();
+    let mut req2 = f.request("ov2");
+    req2.mounts = vec![overlay_mount(&lowers, Some((&upper2, &work2)))];
+    let p2 = f.p().prepare(&req2).expect("prepare the second");
+    let ds2 = f.p().container_dataset("default", "ov2");
+    assert_eq!(f.zfs_get(&ds2, "origin"), base);
+    let image_only = walk_mounted(&overlay_mount(&lowers, None), &f.path("ov/image"));
+    assert_eq!(walk(&req2.target), image_only);
+    assert!(!req2.target.join("hello").exists());
+    assert_eq!(
+        fs::read_to_string(req2.target.join("etc/hosts")).unwrap(),
+        "hosts"
+    );
+
+    // Release needs nothing but the prepared rootfs (the shim's delete subcommand).
+    layerfs::release(&p1).expect("release");
+    layerfs::release(&p1).expect("release twice");
+    assert!(!layerfs::is_mount_point(&req.target));
+    assert_eq!(f.datasets_under("containers"), vec![ds2.clone()]);
+    f.p().release(&p2).unwrap();
+    assert!(f.datasets_under("containers").is_empty());
+    // The base records its last use at release; no merged view is left mounted.
+    assert_ne!(
+        f.zfs_get(base.trim_end_matches("@base"), "layerfs:last-used"),
+        "-"
+    );
+    let views: Vec<_> = fs::read_dir(f.path("root"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("merged-"))
+        .collect();
+    assert!(views.is_empty(), "{views:?}");
+}
+
+#[test]
+fn a_bind_rootfs_is_cloned_only_with_an_image_key() {
+    let Some(f) = Fixture::new() else { return };
+    let snap = f.path("native/1");
+    fs::create_dir_all(snap.join("etc")).unwrap();
+    fs::write(snap.join("etc/tag"), "native").unwrap();
+    let bind = |src: &Path| MountSpec {
+        kind: "bind".into(),
+        source: src.display().to_string(),
+        options: vec!["rbind".into(), "rw".into()],
+    };
+    // Without the image's key (containerd's native snapshotter, today): mounted as it is.
+    let mut req = f.request("n1");
+    req.mounts = vec![bind(&snap)];
+    let p = f.p().prepare(&req).unwrap();
+    assert_eq!(
+        (p.provider.as_str(), p.dataset.as_deref()),
+        ("passthrough", None)
+    );
+    assert!(layerfs::is_mount_point(&req.target));
+    assert_eq!(
+        fs::read_to_string(req.target.join("etc/tag")).unwrap(),
+        "native"
+    );
+    assert!(f.datasets_under("containers").is_empty());
+    layerfs::release(&p).unwrap();
+    assert!(!layerfs::is_mount_point(&req.target));
+
+    // With it: a clone of the base keyed by it, shared by the next container of the image.
+    let key = chain("native-image");
+    let mut req = f.request("n2");
+    req.mounts = vec![bind(&snap)];
+    req.image_key = Some(key.clone());
+    req.image_name = Some("local/native:1".into());
+    let p = f.p().prepare(&req).unwrap();
+    let base = f.p().base_dataset(&key).unwrap();
+    assert_eq!(p.dataset, Some(f.p().container_dataset("default", "n2")));
+    assert_eq!(
+        f.zfs_get(p.dataset.as_ref().unwrap(), "origin"),
+        format!("{base}@base")
+    );
+    assert_eq!(f.zfs_get(&base, "layerfs:image"), "local/native:1");
+    let snap2 = f.path("native/2");
+    fs::create_dir_all(&snap2).unwrap();
+    let mut req2 = f.request("n3");
+    req2.mounts = vec![bind(&snap2)];
+    req2.image_key = Some(key);
+    let p2 = f.p().prepare(&req2).unwrap();
+    assert_eq!(
+        fs::read_to_string(req2.target.join("etc/tag")).unwrap(),
+        "native",
+        "the base, not the second snapshot"
+    );
+    let bases = f.p().list_bases().unwrap();
+    assert_eq!(bases.len(), 1);
+    assert_eq!(bases[0].image.as_deref(), Some("local/native:1"));
+    layerfs::release(&p).unwrap();
+    layerfs::release(&p2).unwrap();
+    assert!(f.datasets_under("containers").is_empty());
+}
+
+#[test]
+fn quotas_owners_and_a_leftover_clone_of_the_same_id() {
+    let Some(f) = Fixture::new() else { return };
+    let mut cfg = f.p().config().clone();
+    cfg.quota = Some("1G".into());
+    let p = ZfsProvider::new(cfg).expect("a second provider on the same datasets");
+    let image = f.image("quota", 1024);
+    let ds = p.container_dataset("default", "q");
+    let mut req = f.request("q");
+    p.prepare_image(&req, &image, None).unwrap();
+    assert_eq!(f.zfs_get(&ds, "refquota"), "1G", "the config's default");
+    // What a crash before Delete leaves: the clone. The next container of that id gets a
+    // fresh one, with its own quota ("none" overrides the default).
+    fs::write(req.target.join("etc/tag"), "dirty").unwrap();
+    req.quota = Some("none".into());
+    req.owner = Some(f.path("owner-q"));
+    let prepared = p.prepare_image(&req, &image, None).unwrap();
+    assert_eq!(
+        fs::read_to_string(req.target.join("etc/tag")).unwrap(),
+        "quota"
+    );
+    assert_eq!(f.zfs_get(&ds, "refquota"), "none");
+    // gc asks about each clone with its owner.
+    let seen = std::sync::Mutex::new(Vec::new());
+    p.gc(p.keep_policy(), &|c| {
+        seen.lock().unwrap().push(c.clone());
+        false
+    })
+    .unwrap();
+    assert_eq!(
+        seen.into_inner().unwrap(),
+        vec![layerfs::CloneInfo {
+            dataset: ds.clone(),
+            leaf: "default-q".into(),
+            owner: Some(f.path("owner-q")),
+        }]
+    );
+    req.quota = Some("lots".into());
+    let e = p
+        .prepare_image(&f.request("q2"), &image, Some("lots"))
+        .unwrap_err();
+    assert!(e.to_string().contains("\"lots\""), "{e}");
+    layerfs::release(&prepared).unwrap();
+    assert!(f.datasets_under("containers").is_empty());
 }

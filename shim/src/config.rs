@@ -25,6 +25,8 @@ pub struct Config {
     pub lxc_log_level: String,
     /// How long Create waits for the container's init to report ready.
     pub create_timeout_ms: u64,
+    /// Root filesystems as ZFS clones (`[zfs]` table); absent: containerd's mounts as they are.
+    pub zfs: Option<layerfs::ZfsConfig>,
     /// Where this configuration came from (not a key of the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -38,6 +40,7 @@ impl Default for Config {
             log_level: "info".into(),
             lxc_log_level: "WARN".into(),
             create_timeout_ms: 30_000,
+            zfs: None,
             source: None,
         }
     }
@@ -56,7 +59,7 @@ pub enum ConfigError {
     #[error("config file {path}: {key} = {value:?}: {why}")]
     Value {
         path: PathBuf,
-        key: &'static str,
+        key: String,
         value: String,
         why: String,
     },
@@ -97,9 +100,9 @@ impl Config {
     }
 
     fn check(&self, path: &Path) -> Result<(), ConfigError> {
-        let bad = |key, value: String, why: &str| ConfigError::Value {
+        let bad = |key: &str, value: String, why: &str| ConfigError::Value {
             path: path.to_path_buf(),
-            key,
+            key: key.to_string(),
             value,
             why: why.into(),
         };
@@ -135,6 +138,10 @@ impl Config {
                 self.lxc_log_level.clone(),
                 "use one of TRACE, DEBUG, INFO, NOTICE, WARN, ERROR, CRIT, ALERT, FATAL",
             ));
+        }
+        if let Some(z) = &self.zfs {
+            z.validate()
+                .map_err(|e| bad(&format!("zfs.{}", e.key), e.value, &e.problem))?;
         }
         Ok(())
     }
@@ -204,6 +211,28 @@ mod tests {
         std::fs::write(&p, "log_level = \"loud\"").unwrap();
         let e = Config::from_file(&p).unwrap_err().to_string();
         assert!(e.contains("log_level") && e.contains("debug"), "{e}");
+    }
+
+    #[test]
+    fn the_zfs_table_is_read_and_checked() {
+        let c = Config::from_toml("[zfs]\ndataset = \"tank/lxcri\"\nquota = \"1G\"\n").unwrap();
+        let z = c.zfs.expect("zfs table");
+        assert_eq!(
+            (z.dataset.as_str(), z.quota.as_deref()),
+            ("tank/lxcri", Some("1G"))
+        );
+        assert_eq!(Config::from_toml("").unwrap().zfs, None);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[zfs]\ndataset = \"/tank\"\n").unwrap();
+        let e = Config::from_file(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("c.toml") && e.contains("zfs.dataset = \"/tank\""),
+            "{e}"
+        );
+        std::fs::write(&p, "[zfs]\ndataset = \"tank\"\nquota = \"lots\"\n").unwrap();
+        let e = Config::from_file(&p).unwrap_err().to_string();
+        assert!(e.contains("zfs.quota = \"lots\""), "{e}");
     }
 
     #[test]

@@ -418,6 +418,8 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
         .map_err(|e| Error::io(format!("bundle {}", req.bundle.display()), e))?;
     let hook_plan = hooks::Plan::from_spec(&spec, &req.id, &bundle)
         .map_err(|e| Error::InvalidArgument(format!("container {}: {e}", req.id)))?;
+    let rootfs_options = crate::rootfs::request_options(&spec, &paths.dir)
+        .map_err(|e| Error::InvalidArgument(format!("container {}: {e}", req.id)))?;
 
     let mut undo = Undo(Vec::new());
     std::fs::create_dir_all(&paths.lxcpath)
@@ -463,11 +465,12 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
                 id: req.id.clone(),
                 mounts: req.mounts.clone(),
                 target: rootfs_path.clone(),
+                ..rootfs_options
             })
             .map_err(|e| Error::Internal(format!("container {}: rootfs: {e}", req.id)))?;
         let p = prepared.clone();
         undo.push(move || {
-            if let Err(e) = layerfs::PassThrough.release(&p) {
+            if let Err(e) = layerfs::release(&p) {
                 log::warn!("releasing rootfs {}: {e}", p.target.display());
             }
         });
@@ -843,7 +846,7 @@ pub fn cleanup(
         let _ = std::fs::remove_dir(dir);
     }
     if let Some(r) = rootfs {
-        if let Err(e) = layerfs::PassThrough.release(r) {
+        if let Err(e) = layerfs::release(r) {
             problems.push(e.to_string());
         }
     }

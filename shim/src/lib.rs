@@ -9,6 +9,7 @@
 //! | `hooks` | the spec's OCI hooks: when, where and with which state each runs, and running them |
 //! | `process` | the OCI process spec -> the init's config |
 //! | `config` | lxcri's TOML config file |
+//! | `rootfs` | which rootfs provider (pass-through or ZFS clones), per-container options, collection |
 //! | `options` | runtime options containerd sends |
 //! | `cgroups` | a running container's cgroup: metrics (Stats) and limits (Update) |
 //! | `oom` | OOM kills in a container's cgroup, as they happen |
@@ -26,5 +27,6 @@ pub mod lxcconf;
 pub mod oom;
 pub mod options;
 pub mod process;
+pub mod rootfs;
 pub mod service;
 pub mod shim;

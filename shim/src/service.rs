@@ -463,7 +463,8 @@ impl Task for Service {
         };
         let cfg2 = cfg.clone();
         let c = tokio::task::spawn_blocking(move || {
-            container::create(&cfg2, &creq, &layerfs::PassThrough)
+            let provider = crate::rootfs::provider(&cfg2)?;
+            container::create(&cfg2, &creq, provider.as_ref())
         })
         .await
         .map_err(|e| Error::Internal(format!("create task panicked: {e}")))?;

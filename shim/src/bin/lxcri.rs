@@ -1,4 +1,4 @@
-//! `lxcri`: the administrator's command line (`lxcri image validate|inspect|build`).
+//! `lxcri`: the administrator's command line (`lxcri image ...`, `lxcri layers ...`).
 fn main() {
     std::process::exit(lxcri::cli::main());
 }

@@ -8,6 +8,7 @@
 
 pub mod args;
 pub mod image;
+pub mod layers;
 #[cfg(feature = "identify")]
 pub mod rootfs;
 
@@ -27,6 +28,8 @@ Commands:
   image validate PATH [--media-type TYPE]   validate a JSON document, an OCI layout or archive
   image inspect PATH [--json]               describe the images of an OCI layout or archive
   image build --name NAME ... -o OUT        build an OCI layout (dir) or archive (OUT.tar)
+  layers ls [--json]                        the ZFS base datasets of images, their clones
+  layers gc [--keep N] [--keep-bytes SIZE]  destroy orphan clones, interrupted builds, unused bases
 
 Options:
   -h, --help       this help (also: lxcri image --help, lxcri image build --help)
@@ -74,6 +77,7 @@ pub fn run(args: Vec<OsString>, io: &mut Io<'_>) -> i32 {
         // Hidden: the shim's helper (lxcri rootfs --help).
         #[cfg(feature = "identify")]
         Some("rootfs") => rootfs::run(&args[1..], io),
+        Some("layers") => layers::run(&args[1..], io),
         Some(other) => {
             let _ = writeln!(io.err, "lxcri: unknown command {other:?}; see lxcri --help");
             EXIT_USAGE

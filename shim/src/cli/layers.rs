@@ -1,0 +1,316 @@
+//! `lxcri layers ls | gc`: the ZFS base datasets of images and their collection.
+
+use super::args::{self, Spec};
+use super::{Io, EXIT_OK, EXIT_USAGE};
+use crate::config::Config;
+use layerfs::zfs_config::parse_size;
+use layerfs::{KeepPolicy, ZfsProvider};
+use std::path::Path;
+
+const HELP: &str = "\
+Usage: lxcri layers <command> [--config FILE]
+
+Commands:
+  ls [--json]
+      One line per image base dataset (<dataset>/images/<key>): its key (the image's chain id,
+      or a hash of containerd's layer directories), the image name when it was known, the space
+      it uses, how many containers are cloned from it, and when it was last used. --json also
+      lists the clones.
+  gc [--keep N] [--keep-bytes SIZE]
+      Destroys clones whose container is gone (its LXC directory no longer exists),
+      interrupted base builds, and the least recently used bases no container uses beyond
+      the keep policy: [zfs] keep_bases / keep_bytes of the config, or --keep / --keep-bytes.
+      A base with clones is never destroyed.
+
+--config FILE: the lxcri config with the [zfs] table (default: $LXCRI_CONFIG, else
+/etc/lxcri/config.toml).
+
+Exit status: 0 ok, 2 usage, config or ZFS error (a message on stderr).
+";
+
+pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
+    match args.first().map(String::as_str) {
+        None => {
+            let _ = io.err.write_all(HELP.as_bytes());
+            EXIT_USAGE
+        }
+        Some("-h") | Some("--help") | Some("help") => {
+            let _ = io.out.write_all(HELP.as_bytes());
+            EXIT_OK
+        }
+        Some(_) if args.iter().any(|a| a == "-h" || a == "--help") => {
+            let _ = io.out.write_all(HELP.as_bytes());
+            EXIT_OK
+        }
+        Some("ls") => ls_cmd(&args[1..], io),
+        Some("gc") => gc_cmd(&args[1..], io),
+        Some(other) => usage(
+            io,
+            &format!("lxcri layers: unknown command {other:?}; see lxcri layers --help"),
+        ),
+    }
+}
+
+fn usage(io: &mut Io<'_>, msg: &str) -> i32 {
+    let _ = writeln!(io.err, "{msg}");
+    EXIT_USAGE
+}
+
+/// The provider of the config's `[zfs]` table; `Err` is the message for stderr.
+fn open(command: &str, config: Option<String>) -> Result<(Config, ZfsProvider), String> {
+    let cfg =
+        Config::load(config.as_deref().map(Path::new)).map_err(|e| format!("{command}: {e}"))?;
+    let file = cfg
+        .source
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| {
+            format!(
+                "no config file (${} unset, {} missing)",
+                crate::config::CONFIG_ENV,
+                crate::config::DEFAULT_CONFIG_PATH
+            )
+        });
+    let Some(z) = cfg.zfs.clone() else {
+        return Err(format!(
+            "{command}: ZFS is not configured: {file} has no [zfs] table; add one (see docs/zfs.md) or give --config FILE"
+        ));
+    };
+    let p = ZfsProvider::new(z.clone()).map_err(|e| {
+        format!(
+            "{command}: `[zfs] dataset = \"{}\"` in {file}: {e}",
+            z.dataset
+        )
+    })?;
+    Ok((cfg, p))
+}
+
+fn ls_cmd(args: &[String], io: &mut Io<'_>) -> i32 {
+    const SPEC: Spec = Spec {
+        command: "lxcri layers ls",
+        valued: &["--config"],
+        flags: &["--json"],
+    };
+    let parsed = match args::parse(&SPEC, args) {
+        Ok(p) => p,
+        Err(e) => return usage(io, &e),
+    };
+    if let Some(extra) = parsed.positionals.first() {
+        return usage(
+            io,
+            &format!("lxcri layers ls: unexpected argument {extra:?}"),
+        );
+    }
+    let config = match parsed.one(SPEC.command, "--config") {
+        Ok(c) => c,
+        Err(e) => return usage(io, &e),
+    };
+    let (_, p) = match open(SPEC.command, config) {
+        Ok(x) => x,
+        Err(e) => return usage(io, &e),
+    };
+    let mut bases = match p.list_bases() {
+        Ok(b) => b,
+        Err(e) => return usage(io, &format!("lxcri layers ls: {e}")),
+    };
+    bases.sort_by_key(|b| std::cmp::Reverse(b.last_used));
+    if parsed.has("--json") {
+        let list: Vec<serde_json::Value> = bases
+            .iter()
+            .map(|b| {
+                serde_json::json!({
+                    "dataset": b.dataset,
+                    "key": b.chain_id,
+                    "image": b.image,
+                    "bytes": b.bytes,
+                    "clones": b.clones,
+                    "last_used": b.last_used,
+                })
+            })
+            .collect();
+        let _ = writeln!(
+            io.out,
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        );
+        return EXIT_OK;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let _ = writeln!(
+        io.out,
+        "{:<14} {:<32} {:>8} {:>6} {:>10}  DATASET",
+        "KEY", "IMAGE", "SIZE", "CLONES", "LAST USED"
+    );
+    for b in &bases {
+        let _ = writeln!(
+            io.out,
+            "{:<14} {:<32} {:>8} {:>6} {:>10}  {}",
+            &b.chain_id[..b.chain_id.len().min(12)],
+            b.image.as_deref().unwrap_or("-"),
+            human_bytes(b.bytes),
+            b.clones.len(),
+            ago(now.saturating_sub(b.last_used)),
+            b.dataset
+        );
+    }
+    EXIT_OK
+}
+
+fn gc_cmd(args: &[String], io: &mut Io<'_>) -> i32 {
+    const SPEC: Spec = Spec {
+        command: "lxcri layers gc",
+        valued: &["--config", "--keep", "--keep-bytes"],
+        flags: &[],
+    };
+    let parsed = match args::parse(&SPEC, args) {
+        Ok(p) => p,
+        Err(e) => return usage(io, &e),
+    };
+    if let Some(extra) = parsed.positionals.first() {
+        return usage(
+            io,
+            &format!("lxcri layers gc: unexpected argument {extra:?}"),
+        );
+    }
+    let (config, keep, keep_bytes) = match (
+        parsed.one(SPEC.command, "--config"),
+        parsed.one(SPEC.command, "--keep"),
+        parsed.one(SPEC.command, "--keep-bytes"),
+    ) {
+        (Ok(c), Ok(k), Ok(b)) => (c, k, b),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return usage(io, &e),
+    };
+    let (cfg, p) = match open(SPEC.command, config) {
+        Ok(x) => x,
+        Err(e) => return usage(io, &e),
+    };
+    let mut policy: KeepPolicy = p.keep_policy();
+    if let Some(k) = keep {
+        match k.parse() {
+            Ok(n) => policy.count = n,
+            Err(_) => {
+                return usage(
+                    io,
+                    &format!("lxcri layers gc: --keep {k:?}: give a number of bases"),
+                )
+            }
+        }
+    }
+    if let Some(b) = keep_bytes {
+        match parse_size(&b) {
+            Some(n) => policy.bytes = Some(n),
+            None => {
+                return usage(
+                    io,
+                    &format!(
+                    "lxcri layers gc: --keep-bytes {b:?}: give bytes or a number with K, M, G or T"
+                ),
+                )
+            }
+        }
+    }
+    let report = match p.gc(policy, &crate::rootfs::container_gone(&cfg.lxc_root)) {
+        Ok(r) => r,
+        Err(e) => return usage(io, &format!("lxcri layers gc: {e}")),
+    };
+    for d in &report.containers {
+        let _ = writeln!(io.out, "destroyed orphan clone {d}");
+    }
+    for d in &report.builds {
+        let _ = writeln!(io.out, "destroyed interrupted build {d}");
+    }
+    for d in &report.bases {
+        let _ = writeln!(io.out, "destroyed unused base {d}");
+    }
+    let _ = writeln!(
+        io.out,
+        "gc: {} orphan clones, {} interrupted builds, {} unused bases destroyed (keep {} unused bases{})",
+        report.containers.len(),
+        report.builds.len(),
+        report.bases.len(),
+        policy.count,
+        policy
+            .bytes
+            .map(|b| format!(", at most {}", human_bytes(b)))
+            .unwrap_or_default()
+    );
+    EXIT_OK
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < UNITS.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b}B")
+    } else {
+        format!("{v:.1}{}", UNITS[i])
+    }
+}
+
+fn ago(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs}s ago"),
+        60..=3599 => format!("{}m ago", secs / 60),
+        3600..=86_399 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_ages() {
+        assert_eq!(human_bytes(512), "512B");
+        assert_eq!(human_bytes(1536), "1.5K");
+        assert_eq!(human_bytes(500 << 20), "500.0M");
+        assert_eq!(ago(5), "5s ago");
+        assert_eq!(ago(7200), "2h ago");
+        assert_eq!(ago(3 * 86_400), "3d ago");
+    }
+
+    fn run_cli(args: &[&str]) -> (i32, String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = run(
+            &args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            &mut Io {
+                out: &mut out,
+                err: &mut err,
+            },
+        );
+        (
+            code,
+            String::from_utf8_lossy(&out).into_owned(),
+            String::from_utf8_lossy(&err).into_owned(),
+        )
+    }
+
+    #[test]
+    fn without_a_zfs_table_it_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("c.toml");
+        std::fs::write(&cfg, "").unwrap();
+        let cfg = cfg.display().to_string();
+        let (code, _, err) = run_cli(&["ls", "--config", &cfg]);
+        assert_eq!(code, EXIT_USAGE);
+        assert!(
+            err.contains("no [zfs] table") && err.contains(&cfg),
+            "{err}"
+        );
+        let (code, _, err) = run_cli(&["gc", "--keep", "x", "--config", &cfg]);
+        assert_eq!(code, EXIT_USAGE);
+        assert!(err.contains("no [zfs] table"), "{err}");
+        let (code, out, _) = run_cli(&["--help"]);
+        assert_eq!(code, EXIT_OK);
+        assert!(out.contains("lxcri layers"));
+    }
+}
