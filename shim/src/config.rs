@@ -169,6 +169,18 @@ impl Config {
         }
     }
 
+    /// The `lxcri` CLI (it asks containerd for image identities): beside the shim's executable,
+    /// else beside `init_path`.
+    pub fn cli_path(&self) -> PathBuf {
+        let beside_exe = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|d| d.join("lxcri")));
+        match beside_exe {
+            Some(p) if p.is_file() => p,
+            _ => self.init_path().with_file_name("lxcri"),
+        }
+    }
+
     /// The LXC path of a containerd namespace.
     pub fn lxc_path(&self, namespace: &str) -> PathBuf {
         self.lxc_root.join(namespace)

@@ -34,6 +34,8 @@ pub struct CreateRequest {
     pub stdout: String,
     pub stderr: String,
     pub terminal: bool,
+    /// containerd's own socket (the shim's `-address`): where the image identity is asked.
+    pub containerd_address: Option<String>,
 }
 
 /// Where a container's files are.
@@ -418,8 +420,21 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
         .map_err(|e| Error::io(format!("bundle {}", req.bundle.display()), e))?;
     let hook_plan = hooks::Plan::from_spec(&spec, &req.id, &bundle)
         .map_err(|e| Error::InvalidArgument(format!("container {}: {e}", req.id)))?;
-    let rootfs_options = crate::rootfs::request_options(&spec, &paths.dir)
+    let mut rootfs_options = crate::rootfs::request_options(&spec, &paths.dir)
         .map_err(|e| Error::InvalidArgument(format!("container {}: {e}", req.id)))?;
+    // A ZFS base is keyed by the image's chain id when containerd can name it.
+    if provider.name() == "zfs" && !req.mounts.is_empty() {
+        if let Some(address) = req.containerd_address.as_deref().filter(|a| !a.is_empty()) {
+            let found = crate::rootfs::identify(&cfg.cli_path(), address, &req.namespace, &req.id)
+                .map_err(|e| Error::InvalidArgument(format!("container {}: {e}", req.id)))?;
+            if let Some((chain_id, name)) = found {
+                rootfs_options.image_key = Some(chain_id);
+                if rootfs_options.image_name.is_none() {
+                    rootfs_options.image_name = name;
+                }
+            }
+        }
+    }
 
     let mut undo = Undo(Vec::new());
     std::fs::create_dir_all(&paths.lxcpath)

@@ -112,6 +112,68 @@ pub fn request_options(spec: &oci_spec::runtime::Spec, lxc_dir: &Path) -> Result
     })
 }
 
+/// The image identity of container `id`, asked of containerd at `address` by the `lxcri` CLI's
+/// hidden `rootfs identify` (the gRPC client lives there, not in the shim): Some((chain id,
+/// image name)) when containerd names it and image-core confirms it; None when containerd cannot
+/// say (the caller falls back to the lower directories' hash). An image that is invalid is an
+/// error; one whose name now points at another image falls back, with a warning (a retag
+/// between container create and task create is legitimate).
+pub fn identify(
+    cli: &Path,
+    address: &str,
+    namespace: &str,
+    id: &str,
+) -> Result<Option<(String, Option<String>)>> {
+    let cli_s = cli.display().to_string();
+    let args = [
+        "rootfs",
+        "identify",
+        "--address",
+        address,
+        "--namespace",
+        namespace,
+        "--timeout",
+        "3000",
+        id,
+    ];
+    let out = match layerfs::cmd::run(&cli_s, &args, Some(std::time::Duration::from_secs(5))) {
+        Ok(o) => o,
+        Err(e) => {
+            log::warn!("container {id}: cannot ask containerd for its image ({cli_s}: {e}); keying its base by its layer directories");
+            return Ok(None);
+        }
+    };
+    let v: serde_json::Value = match serde_json::from_slice(&out.stdout) {
+        Ok(v) => v,
+        Err(_) => {
+            log::warn!(
+                "container {id}: {cli_s} rootfs identify printed no result ({}); keying its base by its layer directories",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return Ok(None);
+        }
+    };
+    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    match text("result").as_deref() {
+        Some("identified") => match text("chain_id") {
+            Some(chain) => Ok(Some((chain, text("image_name")))),
+            None => Ok(None),
+        },
+        Some("invalid") => Err(Error::InvalidArgument(format!(
+            "its image is not valid: {}; re-pull or re-import the image",
+            text("error").unwrap_or_else(|| v.to_string())
+        ))),
+        other => {
+            if other == Some("mismatch") {
+                log::warn!("container {id}: {}", text("error").unwrap_or_default());
+            } else {
+                log::debug!("container {id}: containerd cannot name its image: {v}");
+            }
+            Ok(None)
+        }
+    }
+}
+
 /// Whether the container a clone belongs to is gone: its owner (LXC directory) does not exist;
 /// for a clone without an owner, no container directory under `lxc_root` has its name.
 pub fn container_gone(lxc_root: &Path) -> impl Fn(&CloneInfo) -> bool {

@@ -123,6 +123,8 @@ impl Container {
 
 pub struct Service {
     namespace: String,
+    /// containerd's socket, for questions the task API does not answer (image identity).
+    containerd_address: String,
     publisher: Arc<RemotePublisher>,
     exit: Arc<ExitSignal>,
     exits: Exits,
@@ -180,11 +182,13 @@ async fn wait_for(rx: &mut watch::Receiver<Option<Exited>>) -> Option<Exited> {
 impl Service {
     pub async fn new(
         namespace: &str,
+        containerd_address: &str,
         publisher: RemotePublisher,
         exit: Arc<ExitSignal>,
     ) -> Service {
         Service {
             namespace: namespace.to_string(),
+            containerd_address: containerd_address.to_string(),
             publisher: Arc::new(publisher),
             exit,
             exits: Exits::start().await,
@@ -460,6 +464,7 @@ impl Task for Service {
             stdout: req.stdout.clone(),
             stderr: req.stderr.clone(),
             terminal: req.terminal,
+            containerd_address: Some(self.containerd_address.clone()),
         };
         let cfg2 = cfg.clone();
         let c = tokio::task::spawn_blocking(move || {

@@ -15,6 +15,8 @@ pub const RUNTIME_ID: &str = "io.containerd.lxcri.v2";
 
 pub struct LxcriShim {
     namespace: String,
+    /// containerd's socket (`-address`).
+    address: String,
     id: String,
     bundle: String,
     exit: Arc<ExitSignal>,
@@ -27,6 +29,7 @@ impl Shim for LxcriShim {
     async fn new(_runtime_id: &str, args: &Flags, _config: &mut Config) -> Self {
         LxcriShim {
             namespace: args.namespace.clone(),
+            address: args.address.clone(),
             id: args.id.clone(),
             bundle: args.bundle.clone(),
             exit: Arc::new(ExitSignal::default()),
@@ -69,6 +72,6 @@ impl Shim for LxcriShim {
     }
 
     async fn create_task_service(&self, publisher: RemotePublisher) -> Service {
-        Service::new(&self.namespace, publisher, self.exit.clone()).await
+        Service::new(&self.namespace, &self.address, publisher, self.exit.clone()).await
     }
 }
