@@ -28,7 +28,12 @@ fn install(sig: libc::c_int, handler: extern "C" fn(libc::c_int)) -> std::io::Re
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = handler as usize;
-        sa.sa_flags = libc::SA_RESTART | if sig == libc::SIGCHLD { libc::SA_NOCLDSTOP } else { 0 };
+        sa.sa_flags = libc::SA_RESTART
+            | if sig == libc::SIGCHLD {
+                libc::SA_NOCLDSTOP
+            } else {
+                0
+            };
         libc::sigemptyset(&mut sa.sa_mask);
         if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
             return Err(std::io::Error::last_os_error());
