@@ -50,6 +50,8 @@ pub struct CriNode {
     pub net: CniNetwork,
     /// Where the pods' log directories go.
     pub log_root: PathBuf,
+    /// Every pod and container id created, for the last-resort cleanup in Drop.
+    created: std::sync::Mutex<Vec<String>>,
     _net_dir: tempfile::TempDir,
 }
 
@@ -78,6 +80,7 @@ impl CriNode {
             containerd,
             net,
             log_root,
+            created: std::sync::Mutex::new(Vec::new()),
             _net_dir: net_dir,
         };
         node.wait_network_ready();
@@ -144,9 +147,17 @@ impl CriNode {
         }
     }
 
+    fn remember(&self, id: &str) -> String {
+        if let Ok(mut v) = self.created.lock() {
+            v.push(id.to_string());
+        }
+        id.to_string()
+    }
+
     /// RunPodSandbox with runtime handler `handler`; returns the sandbox id.
     pub fn run_pod(&self, config: &api::PodSandboxConfig, handler: &str) -> String {
-        self.cri
+        let id = self
+            .cri
             .call(|mut c| {
                 let config = config.clone();
                 async move {
@@ -158,7 +169,8 @@ impl CriNode {
                 }
             })
             .unwrap_or_else(|e| self.fail("RunPodSandbox", e))
-            .pod_sandbox_id
+            .pod_sandbox_id;
+        self.remember(&id)
     }
 
     /// CreateContainer of busybox running `args` in pod `pod`, logging to `<name>.log`.
@@ -212,7 +224,8 @@ impl CriNode {
         if sc.namespace_options.is_none() {
             sc.namespace_options = pod_ns;
         }
-        self.cri
+        let id = self
+            .cri
             .call(|mut c| {
                 let req = api::CreateContainerRequest {
                     pod_sandbox_id: pod.to_string(),
@@ -222,7 +235,8 @@ impl CriNode {
                 async move { c.create_container(req).await }
             })
             .unwrap_or_else(|e| self.fail("CreateContainer", e))
-            .container_id
+            .container_id;
+        self.remember(&id)
     }
 
     pub fn start_container(&self, id: &str) {
@@ -435,6 +449,14 @@ impl Drop for CriNode {
                         .await
                 }
             });
+        }
+        // After a failed test: an LXC monitor (and the container under it) survives the
+        // shim that containerd's Drop kills; its command line names the container.
+        let ids = self.created.lock().map(|v| v.clone()).unwrap_or_default();
+        for id in ids {
+            for p in crate::process::kill_processes_mentioning(&id) {
+                eprintln!("[harness] killed leftover process {}: {}", p.pid, p.cmdline);
+            }
         }
     }
 }

@@ -414,6 +414,25 @@ fn shared_process_namespace_shows_siblings(n: &CriNode) {
         "{ps}"
     );
 
+    // A container whose init leaves a child behind: stopping it ends the child too (it does
+    // not own the PID namespace, so nothing else would), and StopContainer returns.
+    let parent = n.run_container(
+        &pod,
+        &cfg,
+        "parent",
+        &["/bin/sh", "-c", "sleep 1005 & touch /tmp/ready; wait"],
+    );
+    wait_for_file(n, &parent, "/tmp/ready");
+    let t0 = Instant::now();
+    n.stop_container(&parent, 5);
+    assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
+    let (ps, _, _) = n.exec_sync(&b, &["ps", "-o", "pid,args"], 10);
+    assert!(
+        !ps.contains("sleep 1005"),
+        "the stopped container's child lives on:\n{ps}"
+    );
+    n.remove_container(&parent);
+
     n.stop_container(&c, 1);
     n.remove_container(&c);
     n.remove_pod_fully(&pod2);
