@@ -23,6 +23,8 @@ PACKAGES=(
     debian-archive-keyring dpkg apt ca-certificates
     # Harness helpers: ps/pgrep for diagnostics, mount/umount.
     procps util-linux
+    # The CRI tests' client (k8s-cri) compiles the CRI protobuf definitions with protoc.
+    protobuf-compiler
 )
 
 # --- Debian packages -------------------------------------------------------------------------------
