@@ -175,3 +175,9 @@ echo "== image-core: validation vs plain oci-spec deserialisation (criterion, me
 cargo bench -q -p image-core --bench validate 2>/dev/null | grep 'ratio validate/deserialize'
 echo "== image-core: streaming verification of a 500 MB layer vs sha256sum (median of 3)"
 cargo bench -q -p image-core --bench verify 2>/dev/null | grep -E '^verify'
+
+echo "== (d) pod start through the CRI (RunPodSandbox + CreateContainer + StartContainer), median of 10"
+# Two runtime handlers (lxcri, runc) of one containerd with its CRI plugin, a private CNI bridge
+# and lxcri's pause image: integration/tests/cri_bench.rs.
+LXCRI_BENCH_PODS=10 cargo test --release -q -p integration --test cri_bench -- --ignored --nocapture 2>/dev/null |
+    grep '^pod start' || echo "pod start benchmark failed: run cargo test --release -p integration --test cri_bench -- --ignored --nocapture"

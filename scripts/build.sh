@@ -38,11 +38,11 @@ cargo build "${release_flag[@]}" -p lxcri -p lxcri-monitor --bin lxcri --bin lxc
 # leaves out lxcri's `identify` feature (containerd's gRPC client, only for the lxcri CLI).
 log "cargo build ${release_flag[*]} (containerd-shim-lxcri-v2, lxcri-init: static, --target $triple)"
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
-    cargo build "${release_flag[@]}" -p lxcri -p lxcri-init --bin containerd-shim-lxcri-v2 --bin lxcri-init \
+    cargo build "${release_flag[@]}" -p lxcri -p lxcri-init --bin containerd-shim-lxcri-v2 --bin lxcri-init --bin lxcri-pause \
     --no-default-features --target "$triple" --target-dir "$static_dir"
 
 out="$target_dir/$profile"
-for b in lxcri-init containerd-shim-lxcri-v2; do
+for b in lxcri-init lxcri-pause containerd-shim-lxcri-v2; do
     src="$static_dir/$triple/$profile/$b"
     [[ -x "$src" ]] || die "static build produced no $src"
     # Copy through a temporary name so a running test never sees a half-written binary.
@@ -51,7 +51,7 @@ for b in lxcri-init containerd-shim-lxcri-v2; do
 done
 
 # The init is bind-mounted into images that may have no libc at all: it must be static.
-for b in lxcri-init containerd-shim-lxcri-v2; do
+for b in lxcri-init lxcri-pause containerd-shim-lxcri-v2; do
     desc="$(file -b "$out/$b")"
     if [[ "$desc" != *"statically linked"* && "$desc" != *"static-pie linked"* ]]; then
         die "$out/$b is not statically linked ($desc): check that RUSTFLAGS reach its build and that glibc's static libraries (libc6-dev) are installed"
@@ -61,7 +61,7 @@ for b in lxcri-init containerd-shim-lxcri-v2; do
     fi
 done
 
-for b in containerd-shim-lxcri-v2 lxcri lxcri-monitor lxcri-init; do
+for b in containerd-shim-lxcri-v2 lxcri lxcri-monitor lxcri-init lxcri-pause; do
     [[ -x "$out/$b" ]] || die "missing $out/$b after the build"
     echo "$out/$b"
 done

@@ -23,7 +23,8 @@ PACKAGES=(
     debian-archive-keyring dpkg apt ca-certificates
     # Harness helpers: ps/pgrep for diagnostics, mount/umount.
     procps util-linux
-    # protoc, for containerd-client's generated gRPC code (crate ctrd-identity, lxcri CLI only).
+    # protoc: containerd-client's generated gRPC code (crate ctrd-identity, lxcri CLI only) and
+    # the CRI tests' client (k8s-cri) compile protobuf definitions with it.
     protobuf-compiler
 )
 

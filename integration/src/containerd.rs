@@ -97,6 +97,10 @@ pub struct ContainerdOptions {
     /// Keep the CRI plugin (off by default: it is slow to start and not needed by `ctr`). When
     /// on, `restrict_oom_score_adj = true` is set, which these machines need.
     pub cri: bool,
+    /// With `cri`: lines written inside the CRI plugin's table (`[plugins."io.containerd.grpc.v1.cri"]`,
+    /// the 1.x layout that 2.x migrates), after `restrict_oom_score_adj`: keys, then sub-tables
+    /// under their full names (see [`crate::CriNode`]).
+    pub cri_config: String,
     /// Appended verbatim to the generated config.toml (plugin sections and the like).
     pub extra_config: String,
     /// containerd's `--log-level` (default `info`, or env `LXCRI_TEST_CONTAINERD_LOG_LEVEL`).
@@ -182,6 +186,8 @@ impl Containerd {
             t.push_str(
                 "\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  restrict_oom_score_adj = true\n",
             );
+            t.push_str(&self.options.cri_config);
+            t.push('\n');
         }
         if !self.options.extra_config.is_empty() {
             t.push('\n');
@@ -297,6 +303,27 @@ impl Containerd {
     /// ends and the call runs into its time limit. Read a known amount (`read line`, `head -n1`).
     pub fn ctr_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
         self.ctr_limited(args, Some(stdin), ctr_timeout())
+    }
+
+    /// `ctr -a SOCKET -n NS ARGS` in another namespace than the harness's (the CRI plugin's
+    /// is `k8s.io`); panics like [`Containerd::ctr_ok`] when it fails. Returns stdout.
+    pub fn ctr_ns_ok(&self, ns: &str, args: &[&str]) -> String {
+        let mut cmd = Command::new(self.version.ctr_bin());
+        cmd.arg("-a").arg(&self.socket).arg("-n").arg(ns).args(args);
+        let out = run_with_limit(&mut cmd, None, ctr_timeout());
+        if !out.status.success() {
+            panic!(
+                "{}: `ctr -n {ns} {}` failed ({})\n--- stdout:\n{}\n--- stderr:\n{}\n--- \
+                 containerd log (end):\n{}",
+                self.version,
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                tail(&self.log(), 40)
+            );
+        }
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     fn ctr_limited(&self, args: &[&str], stdin: Option<&[u8]>, limit: Duration) -> Output {

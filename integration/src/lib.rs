@@ -25,7 +25,9 @@
 //! `LXCRI_TEST_CTR_TIMEOUT` (seconds one `ctr` call may take; default 120),
 //! `LXCRI_TEST_CONTAINERD_LOG_LEVEL` (default `info`), `CI` (`true`: skipping is a failure).
 
+mod cni;
 mod containerd;
+mod cri;
 mod image;
 mod leaks;
 pub mod process;
@@ -33,7 +35,12 @@ mod pty;
 mod scenario;
 mod zfs;
 
+pub use cni::CniNetwork;
 pub use containerd::{test_cache, Containerd, ContainerdOptions, ContainerdVersion, NAMESPACE};
+pub use cri::{
+    lxcri_shims, parse_cri_log, Cri, CriNode, CRI_BUSYBOX, CRI_NAMESPACE, LXCRI_HANDLER,
+    PAUSE_IMAGE, RUNC_HANDLER,
+};
 pub use image::{busybox_archive, BUSYBOX_REF};
 pub use leaks::{leaks, wait_no_leaks};
 pub use pty::PtySession;

@@ -704,15 +704,7 @@ fn keep_host_namespaces(spec: &mut oci_spec::runtime::Spec) {
 /// LXC creates a new cgroup for every container and cannot join one that exists (runc can):
 /// an empty leftover is removed, a cgroup in use is a clear error instead of LXC's ERANGE.
 fn check_cgroup_free(dir: &str) -> Result<()> {
-    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
-    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-        for e in entries.flatten() {
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                roots.push(e.path());
-            }
-        }
-    }
-    for root in roots {
+    for root in cgroup_roots() {
         let path = root.join(dir.trim_start_matches('/'));
         if path.join("cgroup.procs").exists() && std::fs::remove_dir(&path).is_err() {
             return Err(Error::InvalidArgument(format!(
@@ -724,6 +716,47 @@ fn check_cgroup_free(dir: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The cgroup hierarchies' roots: `/sys/fs/cgroup` and every directory in it (v1 and hybrid).
+fn cgroup_roots() -> Vec<PathBuf> {
+    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
+    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                roots.push(e.path());
+            }
+        }
+    }
+    roots
+}
+
+/// Removes the (empty) container cgroups named in LXC config `config`: LXC's monitor leaves
+/// them when the init was killed while its processes were still being released (a pod's
+/// container stopped with SIGKILL). Only empty cgroups go; a short retry covers the release.
+fn remove_configured_cgroups(config: &Path) {
+    let Ok(text) = std::fs::read_to_string(config) else {
+        return;
+    };
+    let dirs: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| k.trim() == "lxc.cgroup.dir.container")
+        .map(|(_, v)| v.trim().trim_start_matches('/'))
+        .filter(|v| !v.is_empty())
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    for root in cgroup_roots() {
+        for dir in &dirs {
+            let path = root.join(dir);
+            while path.join("cgroup.procs").exists()
+                && std::fs::remove_dir(&path).is_err()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        }
+    }
 }
 
 fn write_file(path: &Path, data: &[u8]) -> Result<()> {
@@ -860,6 +893,7 @@ pub fn cleanup(
     for dir in &cgroups {
         let _ = std::fs::remove_dir(dir);
     }
+    remove_configured_cgroups(&paths.dir.join("config"));
     if let Some(r) = rootfs {
         if let Err(e) = layerfs::release(r) {
             problems.push(e.to_string());

@@ -73,7 +73,60 @@ fn run(lxcpath: &str, name: &str) -> i32 {
         if !started && error_num == -1 {
             return START_FAILED;
         }
+        kill_leftovers(&std::path::Path::new(lxcpath).join(name).join("config"));
         decode_status(error_num)
+    }
+}
+
+/// When the container joined another PID namespace (a Kubernetes pod with
+/// shareProcessNamespace), the end of its init does not end the rest of its processes: they
+/// are reparented to the namespace's init (the pod's pause). As runc's shim does, kill what is
+/// left in the container's cgroup before reporting the exit, so the container is really gone
+/// (and its stdio, held open by a leftover, reaches EOF).
+fn kill_leftovers(config: &std::path::Path) {
+    let Ok(text) = std::fs::read_to_string(config) else {
+        return;
+    };
+    let value = |key: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .filter(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().trim_start_matches('/').to_string())
+            .filter(|v| !v.is_empty())
+            .collect()
+    };
+    if value("lxc.namespace.share.pid").is_empty() {
+        return;
+    }
+    let dirs = value("lxc.cgroup.dir.container");
+    let mut roots = vec![std::path::PathBuf::from("/sys/fs/cgroup")];
+    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+        roots.extend(entries.flatten().map(|e| e.path()));
+    }
+    let procs: Vec<std::path::PathBuf> = roots
+        .iter()
+        .flat_map(|r| dirs.iter().map(move |d| r.join(d).join("cgroup.procs")))
+        .filter(|p| p.exists())
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let pids: Vec<i32> = procs
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .flat_map(|t| {
+                t.lines()
+                    .filter_map(|l| l.trim().parse().ok())
+                    .collect::<Vec<i32>>()
+            })
+            .collect();
+        if pids.is_empty() || std::time::Instant::now() >= deadline {
+            return;
+        }
+        for pid in pids {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

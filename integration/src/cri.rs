@@ -1,0 +1,599 @@
+//! Playing the kubelet: a private containerd with its CRI plugin (runtime handlers `lxcri` and
+//! `runc`, a private CNI bridge, our pause image as the sandbox image) and a blocking CRI client
+//! over its unix socket (the `k8s-cri` crate's runtime.v1 API through tonic).
+
+use crate::cni::{CniNetwork, CNI_BIN_DIR};
+use crate::{shim_dir, Containerd, ContainerdOptions, ContainerdVersion};
+use hyper_util::rt::TokioIo;
+use image_core::builder::{busybox_rootfs, ImageBuilder, ImageConfigSpec};
+use k8s_cri::v1 as api;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+/// The containerd namespace of the CRI plugin.
+pub const CRI_NAMESPACE: &str = "k8s.io";
+/// The sandbox image: `lxcri-pause` alone, built by the test-image builder.
+pub const PAUSE_IMAGE: &str = "docker.io/lxcri/pause:latest";
+/// The busybox test image under a name the CRI plugin resolves (it normalises to docker.io).
+pub const CRI_BUSYBOX: &str = "docker.io/lxcri/busybox:latest";
+/// The runtime handlers (RuntimeClass `handler`) configured.
+pub const LXCRI_HANDLER: &str = "lxcri";
+pub const RUNC_HANDLER: &str = "runc";
+
+/// The CRI plugin's configuration for the harness, in the 1.x layout (`version = 2` config;
+/// containerd 2.x migrates it to `io.containerd.cri.v1.runtime` / `.images`).
+pub fn cri_config(cni_conf_dir: &Path) -> String {
+    format!(
+        "  sandbox_image = \"{PAUSE_IMAGE}\"\n\
+         [plugins.\"io.containerd.grpc.v1.cri\".cni]\n  \
+           bin_dir = \"{CNI_BIN_DIR}\"\n  \
+           conf_dir = \"{}\"\n\
+         [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  \
+           default_runtime_name = \"{RUNC_HANDLER}\"\n\
+         [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.{LXCRI_HANDLER}]\n  \
+           runtime_type = \"io.containerd.lxcri.v2\"\n\
+         [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.{RUNC_HANDLER}]\n  \
+           runtime_type = \"io.containerd.runc.v2\"\n",
+        cni_conf_dir.display()
+    )
+}
+
+/// A node: containerd `v` with the CRI plugin, a private CNI bridge, the pause and busybox
+/// images in `k8s.io`, and a CRI client. Dropping it stops and removes every pod sandbox
+/// (best-effort), then stops containerd (see [`Containerd`]'s Drop), then deletes the bridge.
+pub struct CriNode {
+    pub cri: Cri,
+    pub containerd: Containerd,
+    pub net: CniNetwork,
+    /// Where the pods' log directories go.
+    pub log_root: PathBuf,
+    /// Every pod and container id created, for the last-resort cleanup in Drop.
+    created: std::sync::Mutex<Vec<String>>,
+    _net_dir: tempfile::TempDir,
+}
+
+impl CriNode {
+    pub fn start(v: ContainerdVersion) -> CriNode {
+        let net_dir = tempfile::Builder::new()
+            .prefix("lxcri-cni-")
+            .tempdir_in("/tmp")
+            .unwrap_or_else(|e| panic!("cannot create a tempdir in /tmp: {e}"));
+        let net = CniNetwork::create(net_dir.path());
+        let containerd = Containerd::start_with(
+            v,
+            ContainerdOptions {
+                cri: true,
+                cri_config: cri_config(net.conf_dir()),
+                ..ContainerdOptions::default()
+            },
+        );
+        let log_root = containerd.dir().join("pod-logs");
+        fs::create_dir_all(&log_root)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_root.display()));
+        import_cri_images(&containerd);
+        let cri = Cri::connect(containerd.socket());
+        let node = CriNode {
+            cri,
+            containerd,
+            net,
+            log_root,
+            created: std::sync::Mutex::new(Vec::new()),
+            _net_dir: net_dir,
+        };
+        node.wait_network_ready();
+        node
+    }
+
+    /// Waits until the CRI plugin reports its network ready (it loads the CNI config
+    /// asynchronously).
+    fn wait_network_ready(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let status = self.cri.status();
+            let ready = status
+                .status
+                .as_ref()
+                .map(|s| s.conditions.iter().all(|c| c.status))
+                .unwrap_or(false);
+            if ready {
+                return;
+            }
+            if std::time::Instant::now() >= deadline {
+                panic!(
+                    "{}: the CRI plugin is not ready after 20 s: {status:?}\ncontainerd log:\n{}",
+                    self.containerd.version(),
+                    self.containerd.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A pod sandbox config named `name` (unique uid), logging into its own directory under
+    /// [`CriNode::log_root`], with its own network, IPC and UTS namespaces and, unless
+    /// `share_pid`, a PID namespace per container (what the kubelet asks for by default).
+    pub fn pod_config(&self, name: &str, share_pid: bool) -> api::PodSandboxConfig {
+        let uid = crate::unique_id("uid");
+        let log_directory = self.log_root.join(&uid);
+        api::PodSandboxConfig {
+            metadata: Some(api::PodSandboxMetadata {
+                name: name.to_string(),
+                uid,
+                namespace: "default".to_string(),
+                attempt: 0,
+            }),
+            hostname: name.to_string(),
+            log_directory: log_directory.to_string_lossy().into_owned(),
+            linux: Some(api::LinuxPodSandboxConfig {
+                security_context: Some(api::LinuxSandboxSecurityContext {
+                    namespace_options: Some(api::NamespaceOption {
+                        network: api::NamespaceMode::Pod as i32,
+                        ipc: api::NamespaceMode::Pod as i32,
+                        pid: if share_pid {
+                            api::NamespaceMode::Pod as i32
+                        } else {
+                            api::NamespaceMode::Container as i32
+                        },
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn remember(&self, id: &str) -> String {
+        if let Ok(mut v) = self.created.lock() {
+            v.push(id.to_string());
+        }
+        id.to_string()
+    }
+
+    /// RunPodSandbox with runtime handler `handler`; returns the sandbox id.
+    pub fn run_pod(&self, config: &api::PodSandboxConfig, handler: &str) -> String {
+        let id = self
+            .cri
+            .call(|mut c| {
+                let config = config.clone();
+                async move {
+                    c.run_pod_sandbox(api::RunPodSandboxRequest {
+                        config: Some(config),
+                        runtime_handler: handler.to_string(),
+                    })
+                    .await
+                }
+            })
+            .unwrap_or_else(|e| self.fail("RunPodSandbox", e))
+            .pod_sandbox_id;
+        self.remember(&id)
+    }
+
+    /// CreateContainer of busybox running `args` in pod `pod`, logging to `<name>.log`.
+    pub fn create_container(
+        &self,
+        pod: &str,
+        pod_config: &api::PodSandboxConfig,
+        name: &str,
+        args: &[&str],
+    ) -> String {
+        let config = self.container_config(name, args);
+        self.create_container_with(pod, pod_config, config)
+    }
+
+    /// A busybox container config named `name` running `args` (`/bin/sh -c ...` and the like).
+    pub fn container_config(&self, name: &str, args: &[&str]) -> api::ContainerConfig {
+        api::ContainerConfig {
+            metadata: Some(api::ContainerMetadata {
+                name: name.to_string(),
+                attempt: 0,
+            }),
+            image: Some(api::ImageSpec {
+                image: CRI_BUSYBOX.to_string(),
+                ..Default::default()
+            }),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            log_path: format!("{name}.log"),
+            linux: Some(api::LinuxContainerConfig::default()),
+            ..Default::default()
+        }
+    }
+
+    /// CreateContainer with `config`. As the kubelet does, a container without namespace
+    /// options gets its pod's (the CRI default would put it into the sandbox's PID namespace).
+    pub fn create_container_with(
+        &self,
+        pod: &str,
+        pod_config: &api::PodSandboxConfig,
+        mut config: api::ContainerConfig,
+    ) -> String {
+        let pod_ns = pod_config
+            .linux
+            .as_ref()
+            .and_then(|l| l.security_context.as_ref())
+            .and_then(|s| s.namespace_options.clone());
+        let sc = config
+            .linux
+            .get_or_insert_with(Default::default)
+            .security_context
+            .get_or_insert_with(Default::default);
+        if sc.namespace_options.is_none() {
+            sc.namespace_options = pod_ns;
+        }
+        let id = self
+            .cri
+            .call(|mut c| {
+                let req = api::CreateContainerRequest {
+                    pod_sandbox_id: pod.to_string(),
+                    config: Some(config.clone()),
+                    sandbox_config: Some(pod_config.clone()),
+                };
+                async move { c.create_container(req).await }
+            })
+            .unwrap_or_else(|e| self.fail("CreateContainer", e))
+            .container_id;
+        self.remember(&id)
+    }
+
+    pub fn start_container(&self, id: &str) {
+        self.cri
+            .call(|mut c| async move {
+                c.start_container(api::StartContainerRequest {
+                    container_id: id.to_string(),
+                })
+                .await
+            })
+            .unwrap_or_else(|e| self.fail("StartContainer", e));
+    }
+
+    /// CreateContainer + StartContainer; returns the container id.
+    pub fn run_container(
+        &self,
+        pod: &str,
+        pod_config: &api::PodSandboxConfig,
+        name: &str,
+        args: &[&str],
+    ) -> String {
+        let id = self.create_container(pod, pod_config, name, args);
+        self.start_container(&id);
+        id
+    }
+
+    pub fn container_status(&self, id: &str) -> api::ContainerStatus {
+        self.cri
+            .call(|mut c| async move {
+                c.container_status(api::ContainerStatusRequest {
+                    container_id: id.to_string(),
+                    verbose: false,
+                })
+                .await
+            })
+            .unwrap_or_else(|e| self.fail("ContainerStatus", e))
+            .status
+            .unwrap_or_else(|| panic!("ContainerStatus of {id} has no status"))
+    }
+
+    /// Polls ContainerStatus until the container is EXITED (or `limit` passes: panics).
+    pub fn wait_exited(&self, id: &str, limit: Duration) -> api::ContainerStatus {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let s = self.container_status(id);
+            if s.state == api::ContainerState::ContainerExited as i32 {
+                return s;
+            }
+            if std::time::Instant::now() >= deadline {
+                panic!("container {id} did not exit within {limit:?}: {s:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// ExecSync: (stdout, stderr, exit code).
+    pub fn exec_sync(&self, id: &str, cmd: &[&str], timeout_s: i64) -> (String, String, i32) {
+        let r = self
+            .cri
+            .call(|mut c| {
+                let req = api::ExecSyncRequest {
+                    container_id: id.to_string(),
+                    cmd: cmd.iter().map(|s| s.to_string()).collect(),
+                    timeout: timeout_s,
+                };
+                async move { c.exec_sync(req).await }
+            })
+            .unwrap_or_else(|e| self.fail("ExecSync", e));
+        (
+            String::from_utf8_lossy(&r.stdout).into_owned(),
+            String::from_utf8_lossy(&r.stderr).into_owned(),
+            r.exit_code,
+        )
+    }
+
+    pub fn stop_container(&self, id: &str, timeout_s: i64) {
+        self.cri
+            .call(|mut c| async move {
+                c.stop_container(api::StopContainerRequest {
+                    container_id: id.to_string(),
+                    timeout: timeout_s,
+                })
+                .await
+            })
+            .unwrap_or_else(|e| self.fail("StopContainer", e));
+    }
+
+    pub fn remove_container(&self, id: &str) {
+        self.cri
+            .call(|mut c| async move {
+                c.remove_container(api::RemoveContainerRequest {
+                    container_id: id.to_string(),
+                })
+                .await
+            })
+            .unwrap_or_else(|e| self.fail("RemoveContainer", e));
+    }
+
+    pub fn container_stats(&self, id: &str) -> api::ContainerStats {
+        self.cri
+            .call(|mut c| async move {
+                c.container_stats(api::ContainerStatsRequest {
+                    container_id: id.to_string(),
+                })
+                .await
+            })
+            .unwrap_or_else(|e| self.fail("ContainerStats", e))
+            .stats
+            .unwrap_or_else(|| panic!("ContainerStats of {id} has no stats"))
+    }
+
+    pub fn pod_status(&self, pod: &str) -> api::PodSandboxStatusResponse {
+        self.cri
+            .call(|mut c| async move {
+                c.pod_sandbox_status(api::PodSandboxStatusRequest {
+                    pod_sandbox_id: pod.to_string(),
+                    verbose: true,
+                })
+                .await
+            })
+            .unwrap_or_else(|e| self.fail("PodSandboxStatus", e))
+    }
+
+    /// The pod's IP from PodSandboxStatus.
+    pub fn pod_ip(&self, pod: &str) -> String {
+        let status = self.pod_status(pod);
+        status
+            .status
+            .as_ref()
+            .and_then(|s| s.network.as_ref())
+            .map(|n| n.ip.clone())
+            .filter(|ip| !ip.is_empty())
+            .unwrap_or_else(|| panic!("pod {pod} has no IP: {status:?}"))
+    }
+
+    /// The pid of the sandbox's process (from the verbose PodSandboxStatus info).
+    pub fn sandbox_pid(&self, pod: &str) -> i32 {
+        let status = self.pod_status(pod);
+        let info = status.info.get("info").cloned().unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(&info)
+            .unwrap_or_else(|e| panic!("pod {pod}: verbose info is not JSON ({e}): {info}"));
+        v["pid"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("pod {pod}: no pid in the verbose info: {info}"))
+            as i32
+    }
+
+    pub fn stop_pod(&self, pod: &str) {
+        self.cri
+            .call(|mut c| async move {
+                c.stop_pod_sandbox(api::StopPodSandboxRequest {
+                    pod_sandbox_id: pod.to_string(),
+                })
+                .await
+            })
+            .unwrap_or_else(|e| self.fail("StopPodSandbox", e));
+    }
+
+    pub fn remove_pod(&self, pod: &str) {
+        self.cri
+            .call(|mut c| async move {
+                c.remove_pod_sandbox(api::RemovePodSandboxRequest {
+                    pod_sandbox_id: pod.to_string(),
+                })
+                .await
+            })
+            .unwrap_or_else(|e| self.fail("RemovePodSandbox", e));
+    }
+
+    /// StopPodSandbox + RemovePodSandbox.
+    pub fn remove_pod_fully(&self, pod: &str) {
+        self.stop_pod(pod);
+        self.remove_pod(pod);
+    }
+
+    fn fail(&self, what: &str, e: tonic::Status) -> ! {
+        panic!(
+            "{}: {what} failed: {} ({:?})\n--- containerd log (end):\n{}",
+            self.containerd.version(),
+            e.message(),
+            e.code(),
+            tail(&self.containerd.log(), 60)
+        )
+    }
+}
+
+impl Drop for CriNode {
+    fn drop(&mut self) {
+        let pods = self
+            .cri
+            .call(|mut c| async move {
+                c.list_pod_sandbox(api::ListPodSandboxRequest { filter: None })
+                    .await
+            })
+            .map(|r| r.items)
+            .unwrap_or_default();
+        for p in pods {
+            let id = p.id.clone();
+            let _ = self.cri.call(|mut c| {
+                let id = id.clone();
+                async move {
+                    c.stop_pod_sandbox(api::StopPodSandboxRequest { pod_sandbox_id: id })
+                        .await
+                }
+            });
+            let _ = self.cri.call(|mut c| {
+                let id = id.clone();
+                async move {
+                    c.remove_pod_sandbox(api::RemovePodSandboxRequest { pod_sandbox_id: id })
+                        .await
+                }
+            });
+        }
+        // After a failed test: an LXC monitor (and the container under it) survives the
+        // shim that containerd's Drop kills; its command line names the container.
+        let ids = self.created.lock().map(|v| v.clone()).unwrap_or_default();
+        for id in ids {
+            for p in crate::process::kill_processes_mentioning(&id) {
+                eprintln!("[harness] killed leftover process {}: {}", p.pid, p.cmdline);
+            }
+        }
+    }
+}
+
+/// A blocking CRI runtime-service client (its own single-thread tokio runtime).
+pub struct Cri {
+    rt: tokio::runtime::Runtime,
+    client: RuntimeServiceClient<Channel>,
+}
+
+/// Time limit of one CRI call.
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl Cri {
+    /// Connects to containerd's gRPC socket. Panics when it cannot.
+    pub fn connect(socket: &Path) -> Cri {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start a tokio runtime for the CRI client: {e}"));
+        let path = socket.to_path_buf();
+        let channel = rt
+            .block_on(async move {
+                Endpoint::try_from("http://[::]:50051")?
+                    .timeout(CALL_TIMEOUT)
+                    .connect_with_connector(tower::service_fn(move |_: Uri| {
+                        let path = path.clone();
+                        async move {
+                            Ok::<_, std::io::Error>(TokioIo::new(
+                                tokio::net::UnixStream::connect(path).await?,
+                            ))
+                        }
+                    }))
+                    .await
+            })
+            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", socket.display()));
+        Cri {
+            rt,
+            client: RuntimeServiceClient::new(channel),
+        }
+    }
+
+    /// Runs one call on a clone of the client.
+    pub fn call<T, F, Fut>(&self, f: F) -> Result<T, tonic::Status>
+    where
+        F: FnOnce(RuntimeServiceClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.rt
+            .block_on(f(self.client.clone()))
+            .map(tonic::Response::into_inner)
+    }
+
+    /// The CRI `Status` (runtime and network conditions).
+    pub fn status(&self) -> api::StatusResponse {
+        self.call(|mut c| async move { c.status(api::StatusRequest { verbose: false }).await })
+            .unwrap_or_else(|e| panic!("CRI Status failed: {}", e.message()))
+    }
+}
+
+/// Imports the pause image (`lxcri-pause` alone) and busybox into the CRI namespace, both
+/// built by the test-image builder under the docker.io names the CRI plugin resolves.
+fn import_cri_images(c: &Containerd) {
+    let dir = c.dir().join("cri-images");
+    let pause_root = dir.join("pause-rootfs");
+    fs::create_dir_all(&pause_root)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", pause_root.display()));
+    let pause_bin = shim_dir().join("lxcri-pause");
+    fs::copy(&pause_bin, pause_root.join("pause")).unwrap_or_else(|e| {
+        panic!(
+            "cannot copy {}: {e}; build it with scripts/build.sh",
+            pause_bin.display()
+        )
+    });
+    let busybox_root = dir.join("busybox-rootfs");
+    busybox_rootfs(&busybox_root).unwrap_or_else(|e| panic!("cannot make a busybox rootfs: {e}"));
+    for (name, root, config) in [
+        (
+            PAUSE_IMAGE,
+            &pause_root,
+            ImageConfigSpec {
+                entrypoint: vec!["/pause".to_string()],
+                ..ImageConfigSpec::default()
+            },
+        ),
+        (
+            CRI_BUSYBOX,
+            &busybox_root,
+            ImageConfigSpec {
+                cmd: vec!["/bin/sh".to_string()],
+                ..ImageConfigSpec::default()
+            },
+        ),
+    ] {
+        let tar = dir.join("image.tar");
+        ImageBuilder::new(name)
+            .layer_dir(root)
+            .config(config)
+            .write_archive(&tar)
+            .unwrap_or_else(|e| panic!("cannot build {name}: {e}"));
+        c.ctr_ns_ok(CRI_NAMESPACE, &["images", "import", &tar.to_string_lossy()]);
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// The lines of a CRI log file: (stream, tag, message) per line, panicking on a line that is
+/// not `<RFC3339Nano timestamp> <stdout|stderr> <F|P> <message>`.
+pub fn parse_cri_log(text: &str) -> Vec<(String, String, String)> {
+    text.lines()
+        .map(|line| {
+            let mut parts = line.splitn(4, ' ');
+            let (ts, stream, tag) = (parts.next(), parts.next(), parts.next());
+            let msg = parts.next().unwrap_or("");
+            let ts = ts.unwrap_or("");
+            let ok_ts = ts.len() >= 20 && ts.as_bytes()[4] == b'-' && ts.contains('T');
+            let stream = stream.unwrap_or("");
+            let tag = tag.unwrap_or("");
+            assert!(
+                ok_ts && (stream == "stdout" || stream == "stderr") && (tag == "F" || tag == "P"),
+                "not a CRI log line: {line:?}"
+            );
+            (stream.to_string(), tag.to_string(), msg.to_string())
+        })
+        .collect()
+}
+
+/// Processes named `containerd-shim-lxcri-v2` started for this containerd (their command line
+/// names its socket).
+pub fn lxcri_shims(c: &Containerd) -> Vec<crate::process::ProcInfo> {
+    let sock = c.socket().to_string_lossy().into_owned();
+    crate::process::processes_mentioning(&sock)
+        .into_iter()
+        .filter(|p| p.cmdline.contains("containerd-shim-lxcri-v2"))
+        .collect()
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
