@@ -393,12 +393,22 @@ fn lifecycle_with_the_overlayfs_snapshotter(cd: &Containerd, z: &Zfs) {
 /// bind mount; without the image's chain id lxcri cannot share it as a base and mounts it as it
 /// is (docs/zfs.md), saying so in the log.
 fn lifecycle_with_the_native_snapshotter(cd: &Containerd, z: &Zfs) {
-    lifecycle(cd, z, &["--snapshotter", "native"], false);
-    assert!(z.children("images").is_empty());
-    let log = cd.log();
-    assert!(
-        log.contains("containerd's native snapshotter), used as it is, not as a ZFS clone"),
-        "the shim does not say why the rootfs is not a clone"
+    // containerd names the image (lxcri rootfs identify), so the native snapshotter's full copy
+    // becomes a base keyed by the image's chain id, and the container a clone of it.
+    lifecycle(cd, z, &["--snapshotter", "native"], true);
+    // The image's one layer is the committed snapshot whose name is its chain id.
+    let snaps = cd.ctr_ok(&["snapshots", "--snapshotter", "native", "ls"]);
+    let chain = snaps
+        .lines()
+        .find(|l| l.contains("Committed"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|k| k.strip_prefix("sha256:"))
+        .unwrap_or_else(|| panic!("no committed snapshot: {snaps}"))
+        .to_string();
+    assert_eq!(
+        z.children("images"),
+        vec![z.ds(&format!("images/{chain}"))],
+        "one base, named by the image's chain id"
     );
 }
 
