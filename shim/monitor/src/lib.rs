@@ -32,8 +32,14 @@ pub fn main(args: &[String]) -> ! {
         [cmd, lxcpath, name, process, pid_file] if cmd == "exec" => {
             exec::run(lxcpath, name, process, pid_file)
         }
+        [cmd] if cmd == "version" => {
+            // SAFETY: lxc_get_version returns a static NUL-terminated string.
+            let v = unsafe { std::ffi::CStr::from_ptr(lxc_sys::lxc_get_version()) };
+            println!("liblxc {}", v.to_string_lossy());
+            0
+        }
         _ => {
-            eprintln!("lxcri monitor: usage: lxcri-monitor LXCPATH NAME | lxcri-monitor exec LXCPATH NAME PROCESS_JSON PID_FILE");
+            eprintln!("lxcri monitor: usage: lxcri-monitor LXCPATH NAME | lxcri-monitor exec LXCPATH NAME PROCESS_JSON PID_FILE | lxcri-monitor version");
             START_FAILED
         }
     };

@@ -7,6 +7,7 @@
 //! Arguments are parsed by hand: `--opt VALUE` or `--opt=VALUE`, repeatable where said.
 
 pub mod args;
+pub mod check;
 pub mod image;
 pub mod layers;
 #[cfg(feature = "identify")]
@@ -30,6 +31,7 @@ Commands:
   image build --name NAME ... -o OUT        build an OCI layout (dir) or archive (OUT.tar)
   layers ls [--json]                        the ZFS base datasets of images, their clones
   layers gc [--keep N] [--keep-bytes SIZE]  destroy orphan clones, interrupted builds, unused bases
+  check [--address SOCKET] [--config FILE] can this node run lxcri containers? (exit 1 if not)
 
 Options:
   -h, --help       this help (also: lxcri image --help, lxcri image build --help)
@@ -78,6 +80,7 @@ pub fn run(args: Vec<OsString>, io: &mut Io<'_>) -> i32 {
         #[cfg(feature = "identify")]
         Some("rootfs") => rootfs::run(&args[1..], io),
         Some("layers") => layers::run(&args[1..], io),
+        Some("check") => check::run(&args[1..], io),
         Some(other) => {
             let _ = writeln!(io.err, "lxcri: unknown command {other:?}; see lxcri --help");
             EXIT_USAGE

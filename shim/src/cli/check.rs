@@ -1,0 +1,250 @@
+//! `lxcri check`: can this node run containers with lxcri? One line per check, `ok` or `FAIL`
+//! with what to do; exit 1 when anything failed.
+
+use super::args::{self, Spec};
+use super::{Io, EXIT_INVALID, EXIT_OK, EXIT_USAGE};
+use crate::config::Config;
+use crate::host;
+use crate::lxcconf::CgroupMode;
+use std::path::{Path, PathBuf};
+
+const HELP: &str = "\
+Usage: lxcri check [--address SOCKET] [--config FILE]
+
+Checks that this node can run containers with lxcri, one line each:
+  shim        containerd-shim-lxcri-v2 is in PATH (containerd finds runtime io.containerd.lxcri.v2 there)
+  init        lxcri-init and lxcri-monitor are beside it
+  liblxc      lxcri-monitor loads liblxc (its version)
+  cgroups     the cgroup layout (v1/hybrid or v2)
+  config      the lxcri config file parses
+  zfs         the [zfs] pool is usable (or: not configured)
+  containerd  containerd answers on SOCKET (default /run/containerd/containerd.sock)
+
+Exit status: 0 all ok, 1 something failed (the line says what to do), 2 usage error.
+";
+
+const SHIM: &str = "containerd-shim-lxcri-v2";
+const DEFAULT_ADDRESS: &str = "/run/containerd/containerd.sock";
+
+type Check = Result<String, String>;
+
+pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        let _ = io.out.write_all(HELP.as_bytes());
+        return EXIT_OK;
+    }
+    const SPEC: Spec = Spec {
+        command: "lxcri check",
+        valued: &["--address", "--config"],
+        flags: &[],
+    };
+    let parsed = match args::parse(&SPEC, args) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = writeln!(io.err, "{e}");
+            return EXIT_USAGE;
+        }
+    };
+    let (address, config) = match (
+        parsed.one(SPEC.command, "--address"),
+        parsed.one(SPEC.command, "--config"),
+    ) {
+        (Ok(a), Ok(c)) => (a.unwrap_or_else(|| DEFAULT_ADDRESS.into()), c),
+        (Err(e), _) | (_, Err(e)) => {
+            let _ = writeln!(io.err, "{e}");
+            return EXIT_USAGE;
+        }
+    };
+    if let Some(extra) = parsed.positionals.first() {
+        let _ = writeln!(io.err, "lxcri check: unexpected argument {extra:?}");
+        return EXIT_USAGE;
+    }
+
+    let shim = find_in_path(SHIM);
+    let dir = shim
+        .as_ref()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    let cfg = Config::load(config.as_deref().map(Path::new)).map_err(|e| e.to_string());
+    let checks: Vec<(&str, Check)> = vec![
+        ("shim", shim.clone().map(|p| p.display().to_string())),
+        ("init", check_beside(dir.as_deref())),
+        ("liblxc", check_liblxc(dir.as_deref())),
+        ("cgroups", check_cgroups()),
+        (
+            "config",
+            cfg.as_ref()
+                .map(|_| "parses".to_string())
+                .map_err(|e| format!("{e}; fix the file or pass --config")),
+        ),
+        ("zfs", check_zfs(cfg.as_ref().ok())),
+        ("containerd", check_containerd(&address)),
+    ];
+    let mut failed = 0;
+    for (name, result) in checks {
+        let _ = match result {
+            Ok(detail) => writeln!(io.out, "ok   {name:<10} {detail}"),
+            Err(fix) => {
+                failed += 1;
+                writeln!(io.out, "FAIL {name:<10} {fix}")
+            }
+        };
+    }
+    if failed == 0 {
+        EXIT_OK
+    } else {
+        let _ = writeln!(io.err, "lxcri check: {failed} check(s) failed");
+        EXIT_INVALID
+    }
+}
+
+/// `name` in `PATH`, as containerd looks up a shim binary.
+fn find_in_path(name: &str) -> Result<PathBuf, String> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
+        .ok_or_else(|| {
+            format!(
+                "{name} is not in PATH ({path}): install it into /usr/local/bin (scripts/build.sh builds it into target/release), where containerd finds runtime io.containerd.lxcri.v2"
+            )
+        })
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn check_beside(dir: Option<&Path>) -> Check {
+    let dir = dir.ok_or("no shim found: see the shim line")?;
+    let missing: Vec<&str> = ["lxcri-init", "lxcri-monitor"]
+        .into_iter()
+        .filter(|b| !is_executable(&dir.join(b)))
+        .collect();
+    if missing.is_empty() {
+        Ok(format!("lxcri-init, lxcri-monitor in {}", dir.display()))
+    } else {
+        Err(format!(
+            "{} missing in {}: install them beside the shim",
+            missing.join(" and "),
+            dir.display()
+        ))
+    }
+}
+
+fn check_liblxc(dir: Option<&Path>) -> Check {
+    let monitor = dir
+        .ok_or("no shim found: see the shim line")?
+        .join("lxcri-monitor");
+    let out = std::process::Command::new(&monitor)
+        .arg("version")
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", monitor.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} cannot load liblxc ({}): install liblxc1 (apt install liblxc1 lxc)",
+            monitor.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn check_cgroups() -> Check {
+    if !Path::new("/sys/fs/cgroup").is_dir() {
+        return Err("/sys/fs/cgroup is not mounted: mount the cgroup hierarchies".into());
+    }
+    Ok(match host::cgroup_mode() {
+        CgroupMode::V2 => "v2 (unified)".to_string(),
+        CgroupMode::V1 if Path::new("/sys/fs/cgroup/unified").is_dir() => {
+            "v1 controllers with a v2 hierarchy (hybrid)".to_string()
+        }
+        CgroupMode::V1 => "v1".to_string(),
+    })
+}
+
+fn check_zfs(cfg: Option<&Config>) -> Check {
+    let Some(cfg) = cfg else {
+        return Err("not checked: the config does not parse".into());
+    };
+    let Some(z) = cfg.zfs.clone() else {
+        return Ok("not configured: containers use containerd's mounts as they are".into());
+    };
+    let dataset = z.dataset.clone();
+    layerfs::ZfsProvider::new(z)
+        .map(|_| format!("{dataset} usable"))
+        .map_err(|e| e.to_string())
+}
+
+fn check_containerd(address: &str) -> Check {
+    std::os::unix::net::UnixStream::connect(address)
+        .map(|_| format!("answers on {address}"))
+        .map_err(|e| {
+            format!("cannot connect to {address}: {e}: is containerd running (systemctl status containerd)? else pass --address")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(args: &[&str]) -> (i32, String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let code = run(
+            &args,
+            &mut Io {
+                out: &mut out,
+                err: &mut err,
+            },
+        );
+        (
+            code,
+            String::from_utf8_lossy(&out).into_owned(),
+            String::from_utf8_lossy(&err).into_owned(),
+        )
+    }
+
+    #[test]
+    fn a_missing_containerd_fails_with_the_fix() {
+        let d = tempfile::tempdir().unwrap();
+        let sock = d.path().join("nobody.sock");
+        let cfg = d.path().join("config.toml");
+        std::fs::write(&cfg, "").unwrap();
+        let (code, out, err) = check(&[
+            "--address",
+            sock.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+        ]);
+        assert_eq!(code, EXIT_INVALID, "{out}{err}");
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("FAIL containerd"))
+            .unwrap_or_else(|| panic!("no failed containerd line: {out}"));
+        assert!(line.contains("is containerd running"), "{line}");
+        assert!(out.lines().any(|l| l.starts_with("ok   config")), "{out}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("ok   zfs") && l.contains("not configured")),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_bad_config_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = d.path().join("config.toml");
+        std::fs::write(&cfg, "no_such_key = 1\n").unwrap();
+        let (code, out, _) = check(&["--config", cfg.to_str().unwrap()]);
+        assert_eq!(code, EXIT_INVALID);
+        assert!(out.lines().any(|l| l.starts_with("FAIL config")), "{out}");
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert_eq!(check(&["extra"]).0, EXIT_USAGE);
+        assert_eq!(check(&["--help"]).0, EXIT_OK);
+    }
+}
