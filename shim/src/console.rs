@@ -73,7 +73,7 @@ impl Console {
         let master = Arc::new(File::from(master));
         let stop = Arc::new(AtomicBool::new(false));
         let stdin_stop = Arc::new(AtomicBool::new(false));
-        let out = open_output(stdout)?;
+        let out = crate::container::open_stdio(stdout, true)?;
         let (tx, drained) = watch::channel(false);
         {
             let (master, stop) = (master.clone(), stop.clone());
@@ -144,31 +144,6 @@ impl Drop for Console {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         self.stdin_stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// containerd's stdout FIFO (or file) for writing; empty: /dev/null.
-fn open_output(path: &str) -> Result<File> {
-    let path = if path.is_empty() { "/dev/null" } else { path };
-    // A FIFO with its reader gone must not block the copy forever: open read-write when
-    // nobody reads yet (as the non-terminal path does).
-    OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .or_else(|_| OpenOptions::new().read(true).write(true).open(path))
-        .or_else(|_| OpenOptions::new().append(true).create(true).open(path))
-        .inspect(set_blocking)
-        .map_err(|e| Error::io(format!("opening stdout {path}"), e))
-}
-
-fn set_blocking(f: &File) {
-    // SAFETY: fcntl on a valid descriptor.
-    unsafe {
-        let flags = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
-        if flags >= 0 {
-            libc::fcntl(f.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
-        }
     }
 }
 

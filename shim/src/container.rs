@@ -269,7 +269,7 @@ fn start_logger(uri_rest: &str, id: &str, namespace: &str) -> Result<(File, File
 }
 
 /// Opens one of containerd's stdio paths for the container. Empty: /dev/null.
-fn open_stdio(path: &str, write: bool) -> Result<File> {
+pub(crate) fn open_stdio(path: &str, write: bool) -> Result<File> {
     if path.is_empty() {
         return OpenOptions::new()
             .read(!write)

@@ -190,20 +190,7 @@ mod tests {
     use super::*;
 
     fn check(args: &[&str]) -> (i32, String, String) {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let code = run(
-            &args,
-            &mut Io {
-                out: &mut out,
-                err: &mut err,
-            },
-        );
-        (
-            code,
-            String::from_utf8_lossy(&out).into_owned(),
-            String::from_utf8_lossy(&err).into_owned(),
-        )
+        crate::cli::run_captured(run, args)
     }
 
     #[test]

@@ -279,19 +279,7 @@ mod tests {
     }
 
     fn run_cli(args: &[&str]) -> (i32, String, String) {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = run(
-            &args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-            &mut Io {
-                out: &mut out,
-                err: &mut err,
-            },
-        );
-        (
-            code,
-            String::from_utf8_lossy(&out).into_owned(),
-            String::from_utf8_lossy(&err).into_owned(),
-        )
+        crate::cli::run_captured(run, args)
     }
 
     #[test]

@@ -88,6 +88,28 @@ pub fn run(args: Vec<OsString>, io: &mut Io<'_>) -> i32 {
     }
 }
 
+/// Runs a subcommand's `run` with captured output: (exit code, stdout, stderr). For tests.
+#[cfg(test)]
+pub fn run_captured(
+    run: fn(&[String], &mut Io<'_>) -> i32,
+    args: &[&str],
+) -> (i32, String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let code = run(
+        &args,
+        &mut Io {
+            out: &mut out,
+            err: &mut err,
+        },
+    );
+    (
+        code,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
+
 /// `main` of the `lxcri` binary.
 pub fn main() -> i32 {
     let stdout = std::io::stdout();
