@@ -9,7 +9,7 @@ use containerd_shim_protos::shim::shim as api;
 use containerd_shim_protos::shim::shim_ttrpc::TaskClient;
 use containerd_shim_protos::types::task::Status;
 use integration::{
-    leaks, require_root_or_skip, shim_dir, unique_id, Containerd, ContainerdVersion,
+    assert_clean, require_root_or_skip, shim_dir, unique_id, Containerd, ContainerdVersion,
 };
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -324,7 +324,7 @@ fn create_gives_a_live_init_and_runs_nothing_until_start() {
     assert_eq!(deleted.exit_status, 137);
     assert_eq!(deleted.pid, pid);
     drop(shim);
-    assert!(leaks(&id).is_empty(), "{:?}", leaks(&id));
+    assert_clean(&id);
 }
 
 #[test]
@@ -388,7 +388,7 @@ fn create_then_delete_without_start_and_bad_ids() {
         .unwrap_err();
     assert!(format!("{err:?}").contains("NOT_FOUND"), "{err:?}");
     drop(shim);
-    assert!(leaks(&id).is_empty(), "{:?}", leaks(&id));
+    assert_clean(&id);
 }
 
 #[test]
@@ -572,5 +572,5 @@ fn update_stats_and_pause_over_the_task_api() {
         )
         .expect("Delete");
     drop(shim);
-    assert!(leaks(&id).is_empty(), "{:?}", leaks(&id));
+    assert_clean(&id);
 }
