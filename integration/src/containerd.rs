@@ -105,6 +105,8 @@ pub struct ContainerdOptions {
     pub extra_config: String,
     /// containerd's `--log-level` (default `info`, or env `LXCRI_TEST_CONTAINERD_LOG_LEVEL`).
     pub log_level: Option<String>,
+    /// Where containerd finds the lxcri shim (first in its PATH); default [`shim_dir`].
+    pub shim_dir: Option<PathBuf>,
 }
 
 /// A private containerd. Dropping it removes the containers it still has, stops it (SIGTERM,
@@ -219,10 +221,14 @@ impl Containerd {
         });
         let path = format!(
             "{}:{}:{system_path}",
-            shim_dir().display(),
+            self.options
+                .shim_dir
+                .clone()
+                .unwrap_or_else(shim_dir)
+                .display(),
             v.bin_dir().display()
         );
-        let child = Command::new(v.containerd_bin())
+        let child = crate::process::close_inherited_fds(&mut Command::new(v.containerd_bin()))
             .arg("--config")
             .arg(&self.config)
             .arg("--log-level")

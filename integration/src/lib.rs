@@ -42,7 +42,7 @@ pub use cri::{
     PAUSE_IMAGE, RUNC_HANDLER,
 };
 pub use image::{busybox_archive, BUSYBOX_REF};
-pub use leaks::{leaks, wait_no_leaks};
+pub use leaks::{leaks, remove_leftovers, wait_no_leaks};
 pub use pty::PtySession;
 pub use scenario::{assert_clean, run_with_busybox, stderr, stdout};
 pub use zfs::ZfsPool;

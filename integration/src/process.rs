@@ -167,6 +167,20 @@ pub fn kill_processes_mentioning(needle: &str) -> Vec<ProcInfo> {
     victims
 }
 
+/// Makes `cmd` start with only fds 0, 1 and 2: descriptors this process inherited without
+/// close-on-exec (a `flock FILE cargo test` lock, for one) must not live on in a daemon the
+/// tests start, or that daemon holds them for its whole life.
+pub fn close_inherited_fds(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure only makes one async-signal-safe system call.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            Ok(())
+        })
+    }
+}
+
 /// True when `pid` exists and is not a zombie (a zombie is dead, only not yet reaped).
 pub fn alive_not_zombie(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -244,6 +258,29 @@ pub fn unmount_below(dir: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_started_daemon_does_not_inherit_stray_fds() {
+        // An fd without close-on-exec, as `flock` leaves one to its child.
+        let f = std::fs::File::open("/proc/self/status").unwrap();
+        // SAFETY: duplicating a descriptor we own to a free high number.
+        let fd = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&f), libc::F_DUPFD, 200) };
+        assert!(fd >= 200);
+        let probe = |close: bool| {
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c").arg(format!(
+                "test -e /proc/$$/fd/{fd} && echo open || echo closed"
+            ));
+            if close {
+                close_inherited_fds(&mut cmd);
+            }
+            String::from_utf8(cmd.output().unwrap().stdout).unwrap()
+        };
+        assert_eq!(probe(false), "open\n", "the probe sees an inherited fd");
+        assert_eq!(probe(true), "closed\n");
+        // SAFETY: closing the duplicate made above.
+        unsafe { libc::close(fd) };
+    }
 
     #[test]
     fn unescape_decodes_octal_blanks_and_keeps_the_rest() {

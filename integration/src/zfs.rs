@@ -212,7 +212,11 @@ fn daemon_answers() -> bool {
 fn start_daemon() -> i32 {
     let _ = fs::remove_file(PID_FILE);
     let out = run_with_limit(
-        Command::new("zfs-fuse").args(["--enable-xattr", "--pidfile", PID_FILE]),
+        process::close_inherited_fds(Command::new("zfs-fuse").args([
+            "--enable-xattr",
+            "--pidfile",
+            PID_FILE,
+        ])),
         None,
         Duration::from_secs(20),
     );

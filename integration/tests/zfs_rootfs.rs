@@ -448,6 +448,131 @@ fn delete_after_a_shim_crash_destroys_the_clone(cd: &Containerd, z: &Zfs) {
     assert_clean(&c.id);
 }
 
+mod a_shim_killed_during_create_leaves_nothing {
+    use integration::ContainerdVersion::*;
+    #[test]
+    fn v1_6() {
+        super::a_shim_killed_during_create_leaves_nothing(V1_6)
+    }
+    #[test]
+    fn v1_7() {
+        super::a_shim_killed_during_create_leaves_nothing(V1_7)
+    }
+    #[test]
+    fn v2_1() {
+        super::a_shim_killed_during_create_leaves_nothing(V2_1)
+    }
+}
+
+/// The shim dies in the middle of Create, after the clone exists and before the container does:
+/// containerd's clean-up (`containerd-shim-lxcri-v2 delete`, from the bundle's state file) must
+/// still destroy the clone, kill the monitor and remove the LXC directory. The shim runs from a
+/// copy whose `lxcri-monitor` is a script that never starts the container, so that Create waits
+/// at that point for as long as the test needs.
+fn a_shim_killed_during_create_leaves_nothing(v: ContainerdVersion) {
+    if !require_root_or_skip() {
+        return;
+    }
+    let z = Zfs::new("");
+    let shims = tempfile::Builder::new()
+        .prefix("lxcri-shims-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    for bin in ["containerd-shim-lxcri-v2", "lxcri", "lxcri-init"] {
+        std::fs::copy(integration::shim_dir().join(bin), shims.path().join(bin))
+            .unwrap_or_else(|e| panic!("copying {bin}: {e} (run scripts/build.sh)"));
+    }
+    let monitor = shims.path().join("lxcri-monitor");
+    let started = shims.path().join("lxcri-monitor.started");
+    std::fs::write(
+        &monitor,
+        "#!/bin/sh\n# Never starts the container: the shim waits in Create.\n\
+         echo $$ > \"$0.started\"\nwhile :; do sleep 1; done\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &monitor,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let cd = Containerd::start_with(
+        v,
+        integration::ContainerdOptions {
+            shim_dir: Some(shims.path().to_path_buf()),
+            ..Default::default()
+        },
+    );
+    let image = cd.import_busybox();
+    let id = unique_id("zkill");
+    /// Kills the fake monitor and removes what the shim left, when the test fails half-way.
+    struct Leftovers(String);
+    impl Drop for Leftovers {
+        fn drop(&mut self) {
+            integration::remove_leftovers(&self.0);
+        }
+    }
+    let _leftovers = Leftovers(id.clone());
+    let cfg = z.config();
+    let mut run = cd
+        .ctr_command(&[
+            "run",
+            "-d",
+            "--runtime",
+            RUNTIME,
+            "--runtime-config-path",
+            &cfg,
+            &image,
+            &id,
+            "sleep",
+            "100",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !started.exists() {
+        if Instant::now() > deadline || run.try_wait().unwrap().is_some() {
+            let _ = run.kill();
+            let out = run.wait_with_output().unwrap();
+            panic!(
+                "Create never reached the monitor: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        z.children("containers"),
+        vec![z.clone_of(&id)],
+        "the clone exists while Create waits"
+    );
+    let shim: Vec<_> = processes_mentioning(&id)
+        .into_iter()
+        .filter(|p| p.cmdline.contains("containerd-shim-lxcri-v2"))
+        .collect();
+    assert_eq!(shim.len(), 1, "{shim:?}");
+    integration::process::signal(shim[0].pid, libc::SIGKILL);
+    let (status, _) = integration::process::wait_with_limit(&mut run, Duration::from_secs(30));
+    assert!(!status.success(), "ctr run succeeded without its shim");
+
+    // What a user does after a failed run; containerd runs the delete subcommand on its own.
+    let _ = cd.ctr(&["task", "delete", "-f", &id]);
+    let _ = cd.ctr(&["container", "rm", &id]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !z.children("containers").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the clone was left after the shim died in Create: {:?}",
+            z.children("containers")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_clean(&id);
+    drop(cd);
+}
+
 /// An image `name` of one small layer holding `/tag`.
 fn import_tagged(cd: &Containerd, dir: &Path, name: &str) {
     let layer = dir.join(format!("layer-{}", name.replace(['/', ':'], "_")));

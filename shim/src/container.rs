@@ -456,6 +456,22 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
             let _ = std::fs::remove_dir_all(&dir);
         });
     }
+    // From here on the bundle's state file always names what exists, so that the `delete`
+    // subcommand can clean up after a shim that dies in the middle of Create (containerd runs
+    // it then): it is rewritten as the rootfs and the monitor come into being.
+    let mut saved = SavedState {
+        paths: paths.clone(),
+        init_pid: 0,
+        monitor_pid: 0,
+        rootfs: None,
+    };
+    saved.save()?;
+    {
+        let state = paths.state_file();
+        undo.push(move || {
+            let _ = std::fs::remove_file(&state);
+        });
+    }
     std::fs::create_dir(&paths.rundir)
         .map_err(|e| Error::io(format!("creating {}", paths.rundir.display()), e))?;
     let _ = std::fs::set_permissions(&paths.rundir, std::fs::Permissions::from_mode(0o711));
@@ -489,6 +505,8 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
                 log::warn!("releasing rootfs {}: {e}", p.target.display());
             }
         });
+        saved.rootfs = Some(prepared.clone());
+        saved.save()?;
         Some(prepared)
     };
 
@@ -568,6 +586,8 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
     undo.push(move || {
         let _ = kill(Pid::from_raw(monitor_pid), Signal::SIGKILL);
     });
+    saved.monitor_pid = monitor_pid;
+    saved.save()?;
 
     let timeout = Duration::from_millis(cfg.create_timeout_ms);
     let status = read_init_status(&mut status_fifo, monitor_pid, timeout).map_err(|why| {
@@ -614,7 +634,8 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
         rootfs,
         console,
     };
-    save_state(&created)?;
+    saved.init_pid = init_pid;
+    saved.save()?;
     if let Some(plan) = &hook_plan {
         if let Err(e) = run_create_hooks(&created, plan) {
             undo.disarm();
@@ -763,16 +784,22 @@ fn write_file(path: &Path, data: &[u8]) -> Result<()> {
     std::fs::write(path, data).map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
-fn save_state(c: &Created) -> Result<()> {
-    let s = SavedState {
-        paths: c.paths.clone(),
-        init_pid: c.init_pid,
-        monitor_pid: c.monitor_pid,
-        rootfs: c.rootfs.clone(),
-    };
-    let data =
-        serde_json::to_vec(&s).map_err(|e| Error::Internal(format!("encoding state: {e}")))?;
-    write_file(&c.paths.state_file(), &data)
+impl SavedState {
+    /// Writes the bundle's state file atomically (a new file renamed over the old one), so that
+    /// a shim killed while writing leaves the previous state, never half of one.
+    fn save(&self) -> Result<()> {
+        let data = serde_json::to_vec(self)
+            .map_err(|e| Error::Internal(format!("encoding state: {e}")))?;
+        let path = self.paths.state_file();
+        let tmp = path.with_extension("json.new");
+        write_file(&tmp, &data)?;
+        std::fs::rename(&tmp, &path).map_err(|e| {
+            Error::io(
+                format!("renaming {} to {}", tmp.display(), path.display()),
+                e,
+            )
+        })
+    }
 }
 
 /// The container's init: the child of the monitor.
@@ -876,6 +903,13 @@ pub fn cleanup(
     let plan = hooks::Plan::load(&paths.dir);
     // Kill the init and let LXC's monitor tear the container down (cgroups included); the
     // monitor itself is killed only if it does not go by itself.
+    // A state saved before the init was found (the shim died during Create): the init is the
+    // monitor's child, if it got that far.
+    let init_pid = if init_pid > 0 || monitor_pid <= 0 {
+        init_pid
+    } else {
+        find_init(monitor_pid).unwrap_or(0)
+    };
     let cgroups: Vec<PathBuf> = [init_pid, monitor_pid]
         .iter()
         .flat_map(|&p| host::cgroup_dirs(p))

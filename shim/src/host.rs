@@ -161,6 +161,10 @@ pub fn freeze_v2(dir: &Path, frozen: bool, limit: std::time::Duration) -> Result
 /// forked), or a scan of /proc where the kernel lacks those files.
 pub fn children(pid: i32) -> Vec<i32> {
     let mut out = Vec::new();
+    if pid <= 0 {
+        // Not a process (an unset pid): its "children" by ppid would be the kernel's and init.
+        return out;
+    }
     let mut found_files = false;
     if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
         for t in tasks.flatten() {
@@ -197,6 +201,14 @@ pub fn children(pid: i32) -> Vec<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unset_pid_has_no_children() {
+        // By ppid, pid 0's children are init and kthreadd: never to be killed as a container's.
+        assert!(children(0).is_empty());
+        assert!(children(-1).is_empty());
+        assert!(children(1).len() > 0 || !std::path::Path::new("/proc/1").exists());
+    }
 
     #[test]
     fn filesystems_parse() {
