@@ -390,7 +390,7 @@ fn bad_input_fails_clearly_and_leaves_nothing(cd: &Containerd) {
     let id = unique_id("bad2");
     let o = ctr_run_rm(
         cd,
-        &["--mount", "type=nosuchfs, src=none, dst=/mnt, options=rw"],
+        &["--mount", "type=nosuchfs,src=none,dst=/mnt,options=rw"],
         &id,
         &["true"],
     );
