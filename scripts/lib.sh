@@ -104,6 +104,32 @@ debian_mirrors_from_files() {
     done
 }
 
+# apt_signed_by: the `[signed-by=KEYRING] ` of a sources.list line when Debian's archive keyring
+# is installed, else nothing (apt then uses its trusted keys).
+apt_signed_by() {
+    local keyring="/usr/share/keyrings/debian-archive-keyring.gpg"
+    if [[ -r "$keyring" ]]; then printf '[signed-by=%s] ' "$keyring"; fi
+}
+
+# private_apt DIR ARGS...: apt-get -q ARGS with a private apt state in DIR (DIR/sources.list, its
+# own lists and cache), leaving the host's apt sources and index untouched.
+private_apt() {
+    local d="$1"
+    shift
+    apt-get -q \
+        -o "Dir::Etc::SourceList=$d/sources.list" \
+        -o "Dir::Etc::SourceParts=/dev/null" \
+        -o "Dir::State::Lists=$d/lists" \
+        -o "Dir::Cache=$d/cache" \
+        -o "APT::Sandbox::User=root" \
+        -o "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false" \
+        -o "Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false" \
+        -o "Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false" \
+        -o "Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false" \
+        -o "Acquire::IndexTargets::deb::Translations::DefaultEnabled=false" \
+        "$@"
+}
+
 # fetch_containerd SHORT DEBVERSION SUITE...: download the containerd .deb of exactly DEBVERSION
 # from the host's mirror with the suite swapped, check its version and unpack it into the cache.
 # Returns 0 when the cache holds it afterwards; prints why not otherwise.
@@ -125,8 +151,8 @@ fetch_containerd() {
         return 1
     fi
 
-    local keyring="/usr/share/keyrings/debian-archive-keyring.gpg" signed=""
-    [[ -r "$keyring" ]] && signed="[signed-by=$keyring] "
+    local signed
+    signed="$(apt_signed_by)"
 
     local work suite mirror tried=""
     work="$LXCRI_TEST_CACHE/apt"
@@ -137,25 +163,13 @@ fetch_containerd() {
             rm -rf "$d/download"
             mkdir -p "$d/lists/partial" "$d/cache/archives/partial" "$d/download"
             printf 'deb %s%s %s main\n' "$signed" "$mirror" "$suite" >"$d/sources.list"
-            local opts=(
-                -o "Dir::Etc::SourceList=$d/sources.list"
-                -o "Dir::Etc::SourceParts=/dev/null"
-                -o "Dir::State::Lists=$d/lists"
-                -o "Dir::Cache=$d/cache"
-                -o "APT::Sandbox::User=root"
-                -o "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false"
-                -o "Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false"
-                -o "Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false"
-                -o "Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false"
-                -o "Acquire::IndexTargets::deb::Translations::DefaultEnabled=false"
-            )
             tried+=" $mirror($suite)"
             log "containerd $want: looking in $mirror $suite"
-            if ! apt-get -q "${opts[@]}" update >"$d/update.log" 2>&1; then
+            if ! private_apt "$d" update >"$d/update.log" 2>&1; then
                 warn "apt-get update of $mirror $suite failed (log: $d/update.log)"
                 continue
             fi
-            if ! (cd "$d/download" && apt-get -q "${opts[@]}" download "containerd=$want") >"$d/download.log" 2>&1; then
+            if ! (cd "$d/download" && private_apt "$d" download "containerd=$want") >"$d/download.log" 2>&1; then
                 warn "containerd=$want is not in $mirror $suite ($(grep -m1 -E '^E:' "$d/download.log" || echo "see $d/download.log"))"
                 continue
             fi
@@ -218,8 +232,8 @@ install_contrib() {
         warn "${missing[*]}: no apt source for $codename main found in /etc/apt/sources.list or /etc/apt/sources.list.d/; add one and re-run"
         return 1
     fi
-    local keyring="/usr/share/keyrings/debian-archive-keyring.gpg" signed=""
-    [[ -r "$keyring" ]] && signed="[signed-by=$keyring] "
+    local signed
+    signed="$(apt_signed_by)"
 
     local d="$LXCRI_TEST_CACHE/apt/contrib-$codename"
     rm -rf "$d"
@@ -227,24 +241,12 @@ install_contrib() {
     while IFS= read -r mirror; do
         printf 'deb %s%s %s main contrib\n' "$signed" "$mirror" "$codename"
     done <<<"$mirrors" >"$d/sources.list"
-    local opts=(
-        -o "Dir::Etc::SourceList=$d/sources.list"
-        -o "Dir::Etc::SourceParts=/dev/null"
-        -o "Dir::State::Lists=$d/lists"
-        -o "Dir::Cache=$d/cache"
-        -o "APT::Sandbox::User=root"
-        -o "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false"
-        -o "Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false"
-        -o "Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false"
-        -o "Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false"
-        -o "Acquire::IndexTargets::deb::Translations::DefaultEnabled=false"
-    )
     log "installing ${missing[*]} from $codename contrib ($(tr '\n' ' ' <<<"$mirrors"))"
-    if ! apt-get -q "${opts[@]}" update >"$d/update.log" 2>&1; then
+    if ! private_apt "$d" update >"$d/update.log" 2>&1; then
         warn "apt-get update of $codename main contrib failed (log: $d/update.log)"
         return 1
     fi
-    if ! DEBIAN_FRONTEND=noninteractive apt-get -q "${opts[@]}" install -y --no-install-recommends \
+    if ! DEBIAN_FRONTEND=noninteractive private_apt "$d" install -y --no-install-recommends \
         "${missing[@]}" >"$d/install.log" 2>&1; then
         warn "apt-get install ${missing[*]} from $codename contrib failed ($(grep -m1 -E '^E:' "$d/install.log" || echo "see $d/install.log"))"
         return 1
@@ -252,6 +254,13 @@ install_contrib() {
     # The private index (tens of MB) is not needed once the packages are in.
     rm -rf "$d"
     return 0
+}
+
+# remove_dir_and_mounts DIR: lazily unmounts whatever is mounted at or below DIR (deepest first),
+# then removes DIR.
+remove_dir_and_mounts() {
+    grep -o " $1[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
+    rm -rf "$1"
 }
 
 # A private containerd for the demo and the benchmarks. `containerd_up PREFIX NS BINDIR` makes a
@@ -293,8 +302,7 @@ containerd_down() {
         wait "$containerd_pid" 2>/dev/null
     fi
     if [[ -n "${work:-}" ]]; then
-        grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
-        rm -rf "$work"
+        remove_dir_and_mounts "$work"
     fi
 }
 
@@ -354,7 +362,6 @@ zfs_down() {
             fi
         } 9>"$ZFS_FUSE_LOCK"
     fi
-    grep -o " $zfs_dir[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
-    rm -rf "$zfs_dir"
+    remove_dir_and_mounts "$zfs_dir"
     zfs_pool=""
 }

@@ -288,13 +288,17 @@ impl Containerd {
     /// Like [`Containerd::ctr`], but panics with the command, its status, stdout and stderr (and
     /// the end of containerd's log) when it fails. Returns stdout.
     pub fn ctr_ok(&self, args: &[&str]) -> String {
-        let out = self.ctr(args);
+        self.stdout_of_success(&format!("ctr {}", args.join(" ")), self.ctr(args))
+    }
+
+    /// The stdout of `out`, of the ctr call shown as `shown`; panics with its status, stdout and
+    /// stderr (and the end of containerd's log) when it failed.
+    fn stdout_of_success(&self, shown: &str, out: Output) -> String {
         if !out.status.success() {
             panic!(
-                "{}: `ctr {}` failed ({})\n--- stdout:\n{}\n--- stderr:\n{}\n--- containerd log \
+                "{}: `{shown}` failed ({})\n--- stdout:\n{}\n--- stderr:\n{}\n--- containerd log \
                  (end):\n{}",
                 self.version,
-                args.join(" "),
                 out.status,
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr),
@@ -317,19 +321,7 @@ impl Containerd {
         let mut cmd = Command::new(self.version.ctr_bin());
         cmd.arg("-a").arg(&self.socket).arg("-n").arg(ns).args(args);
         let out = run_with_limit(&mut cmd, None, ctr_timeout());
-        if !out.status.success() {
-            panic!(
-                "{}: `ctr -n {ns} {}` failed ({})\n--- stdout:\n{}\n--- stderr:\n{}\n--- \
-                 containerd log (end):\n{}",
-                self.version,
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr),
-                tail(&self.log(), 40)
-            );
-        }
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.stdout_of_success(&format!("ctr -n {ns} {}", args.join(" ")), out)
     }
 
     fn ctr_limited(&self, args: &[&str], stdin: Option<&[u8]>, limit: Duration) -> Output {
@@ -416,8 +408,56 @@ impl Containerd {
         self.child.as_ref().map(Child::id).unwrap_or(0)
     }
 
-    /// Best effort: kill and delete every task and container of the namespace, so the shims
-    /// exit and unmount their rootfs.
+    /// The pid and status (`CREATED`, `RUNNING`, `PAUSED`, `STOPPED`) `ctr task ls` shows for
+    /// task `id`; None when it lists no such task.
+    pub fn task(&self, id: &str) -> Option<(u32, String)> {
+        let out = self.ctr_ok(&["task", "ls"]);
+        out.lines().skip(1).find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.first() == Some(&id)).then(|| (f[1].parse().unwrap_or(0), f[2].to_string()))
+        })
+    }
+
+    /// Waits up to 10 s for `ctr task ls` to show task `id` as `status`; returns its pid.
+    pub fn wait_task(&self, id: &str, status: &str) -> u32 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let task = self.task(id);
+            match task {
+                Some((pid, s)) if s == status => return pid,
+                _ => assert!(
+                    Instant::now() < deadline,
+                    "task {id} never became {status}: {task:?}"
+                ),
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `ctr task kill -s SIGKILL`, wait for STOPPED, `ctr task delete`, `ctr container rm`: the
+    /// way a user ends a detached container; each step must succeed.
+    pub fn kill_delete_rm(&self, id: &str) {
+        self.ctr_ok(&["task", "kill", "-s", "SIGKILL", id]);
+        self.wait_task(id, "STOPPED");
+        self.ctr_ok(&["task", "delete", id]);
+        self.ctr_ok(&["container", "rm", id]);
+    }
+
+    /// `ctr task delete -f ID` until containerd has no task `id` any more (after its shim was
+    /// lost: containerd cleans up through the shim's `delete` subcommand); panics after `limit`.
+    pub fn force_delete_task(&self, id: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let o = self.ctr(&["task", "delete", "-f", id]);
+            let e = String::from_utf8_lossy(&o.stderr);
+            if o.status.success() || e.contains("not found") || e.contains("no running task") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "task never went away: {e}");
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Kills every process of container `id`'s task and deletes the task and the container,
     /// best-effort (what a test's teardown needs, also after a failed assertion).
     pub fn remove_container(&self, id: &str) {

@@ -44,7 +44,10 @@ pub use cri::{
 pub use image::{busybox_archive, BUSYBOX_REF};
 pub use leaks::{leaks, remove_leftovers, wait_no_leaks};
 pub use pty::PtySession;
-pub use scenario::{assert_clean, run_with_busybox, stderr, stdout};
+pub use scenario::{
+    assert_clean, assert_exit, ctr_run_d, ctr_run_rm, kill_shim_of, run_with_busybox, stderr,
+    stdout, wait_until, Events, Running, LXCRI_RUNTIME,
+};
 pub use zfs::ZfsPool;
 
 use std::path::PathBuf;

@@ -3,11 +3,9 @@
 
 use integration::run_with_busybox as run;
 use integration::{stderr, stdout};
-use integration::{unique_id, Containerd};
-use std::process::{Command, Stdio};
+use integration::{Containerd, Events, Running};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-const RUNTIME: &str = "io.containerd.lxcri.v2";
 
 integration::per_containerd_version!(
     exec_output_status_user_cwd_stdin,
@@ -16,39 +14,6 @@ integration::per_containerd_version!(
     exec_events,
     exec_errors,
 );
-
-/// A running container for the scenario, removed afterwards even when the scenario panics.
-struct Running<'a> {
-    cd: &'a Containerd,
-    id: String,
-}
-
-impl<'a> Running<'a> {
-    fn start(cd: &'a Containerd, prefix: &str, flags: &[&str]) -> Running<'a> {
-        let id = unique_id(prefix);
-        let mut args = vec!["run", "-d", "--runtime", RUNTIME];
-        args.extend(flags);
-        args.extend([integration::BUSYBOX_REF, &id, "sleep", "300"]);
-        cd.ctr_ok(&args);
-        Running { cd, id }
-    }
-    fn exec(&self, exec_id: &str, flags: &[&str], cmd: &[&str]) -> std::process::Output {
-        let mut args = vec!["task", "exec", "--exec-id", exec_id];
-        args.extend(flags);
-        args.push(&self.id);
-        args.extend(cmd);
-        self.cd.ctr(&args)
-    }
-}
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        self.cd.remove_container(&self.id);
-        if !std::thread::panicking() {
-            integration::assert_clean(&self.id);
-        }
-    }
-}
 
 fn exec_output_status_user_cwd_stdin(cd: &Containerd) {
     let c = Running::start(cd, "ex", &["--cap-drop", "CAP_NET_RAW"]);
@@ -122,20 +87,8 @@ fn exec_output_status_user_cwd_stdin(cd: &Containerd) {
 fn exec_kill_and_ps(cd: &Containerd) {
     let c = Running::start(cd, "exk", &[]);
     // A detached exec, seen by ps, then killed by its exec id.
-    let mut child = Command::new(cd.version().ctr_bin())
-        .args([
-            "-a",
-            &cd.socket().display().to_string(),
-            "-n",
-            integration::NAMESPACE,
-            "task",
-            "exec",
-            "--exec-id",
-            "long",
-            &c.id,
-            "sleep",
-            "301",
-        ])
+    let mut child = cd
+        .ctr_command(&["task", "exec", "--exec-id", "long", &c.id, "sleep", "301"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -181,26 +134,22 @@ fn twenty_execs_at_once(cd: &Containerd) {
     let c = Running::start(cd, "ex20", &[]);
     let children: Vec<_> = (0..20)
         .map(|i| {
-            Command::new(cd.version().ctr_bin())
-                .args([
-                    "-a",
-                    &cd.socket().display().to_string(),
-                    "-n",
-                    integration::NAMESPACE,
-                    "task",
-                    "exec",
-                    "--exec-id",
-                    &format!("p{i}"),
-                    &c.id,
-                    "sh",
-                    "-c",
-                    &format!("sleep 0.2; echo {i}; exit {i}"),
-                ])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            let (exec_id, script) = (format!("p{i}"), format!("sleep 0.2; echo {i}; exit {i}"));
+            cd.ctr_command(&[
+                "task",
+                "exec",
+                "--exec-id",
+                &exec_id,
+                &c.id,
+                "sh",
+                "-c",
+                &script,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
         })
         .collect();
     for (i, child) in children.into_iter().enumerate() {
@@ -212,18 +161,10 @@ fn twenty_execs_at_once(cd: &Containerd) {
 
 fn exec_events(cd: &Containerd) {
     let c = Running::start(cd, "exev", &[]);
-    let mut events = Command::new(cd.version().ctr_bin())
-        .args(["-a", &cd.socket().display().to_string(), "events"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let events = Events::watch(cd);
     let o = c.exec("evx", &[], &["sh", "-c", "exit 5"]);
     assert_eq!(o.status.code(), Some(5));
-    std::thread::sleep(Duration::from_millis(500));
-    let _ = events.kill();
-    let text = stdout(&events.wait_with_output().unwrap());
+    let text = events.stop();
     let mine: Vec<&str> = text
         .lines()
         .filter(|l| l.contains(&c.id) && l.contains("evx"))
@@ -256,15 +197,7 @@ fn exec_errors(cd: &Containerd) {
     );
     // Into a stopped container: refused, clearly.
     cd.ctr_ok(&["task", "kill", "-s", "SIGKILL", &c.id]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cd
-        .ctr_ok(&["task", "ls"])
-        .lines()
-        .any(|l| l.starts_with(&c.id) && l.contains("STOPPED"))
-    {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    cd.wait_task(&c.id, "STOPPED");
     let o = c.exec("late", &[], &["true"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("not running"), "{}", stderr(&o));

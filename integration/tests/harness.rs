@@ -3,7 +3,7 @@
 //! test panics), and a ZFS pool comes and goes.
 
 use integration::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -89,12 +89,18 @@ fn runc_session(v: ContainerdVersion) {
     assert!(dir.is_dir() && socket.starts_with(&dir));
     assert!(socket.as_os_str().len() < 108, "{}", socket.display());
     drop(c);
-    assert!(!dir.exists(), "{v}: {} survived the drop", dir.display());
+    assert_all_gone(v, &dir, pid, &id);
+}
+
+/// After containerd `v` (pid `pid`, tempdir `dir`) went away: the directory and the daemon are
+/// gone, and container `id` left nothing behind.
+fn assert_all_gone(v: ContainerdVersion, dir: &Path, pid: i32, id: &str) {
+    assert!(!dir.exists(), "{v}: {} survived", dir.display());
     assert!(
         !process::alive_not_zombie(pid),
         "{v}: containerd (pid {pid}) still runs"
     );
-    let left = wait_no_leaks(&id, Duration::from_secs(5));
+    let left = wait_no_leaks(id, Duration::from_secs(5));
     assert!(left.is_empty(), "{v}: {id} left behind: {left:#?}");
 }
 
@@ -150,13 +156,7 @@ fn a_panicking_test_leaves_nothing_behind() {
         }));
         assert!(result.is_err(), "{v}: the closure must have panicked");
         let (dir, pid) = seen.expect("the container was started before the panic");
-        assert!(!dir.exists(), "{v}: {} survived the panic", dir.display());
-        assert!(
-            !process::alive_not_zombie(pid),
-            "{v}: containerd (pid {pid}) still runs"
-        );
-        let left = wait_no_leaks(&id, Duration::from_secs(5));
-        assert!(left.is_empty(), "{v}: {id} left behind: {left:#?}");
+        assert_all_gone(v, &dir, pid, &id);
     }
 }
 

@@ -3,8 +3,8 @@
 
 use integration::process::wait_with_limit;
 use integration::run_with_busybox as run;
-use integration::{assert_clean, stderr, stdout};
-use integration::{unique_id, Containerd, ContainerdVersion};
+use integration::{assert_clean, assert_exit, stderr, stdout, wait_until, Events};
+use integration::{ctr_run_d, ctr_run_rm, kill_shim_of, unique_id, Containerd, ContainerdVersion};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,86 +25,28 @@ integration::per_containerd_version!(
     runtime_config_path_is_honoured,
 );
 
-/// `ctr task ls` status and pid of `id`.
-fn task(cd: &Containerd, id: &str) -> Option<(u32, String)> {
-    let out = cd.ctr_ok(&["task", "ls"]);
-    out.lines().skip(1).find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        (f.first() == Some(&id)).then(|| (f[1].parse().unwrap_or(0), f[2].to_string()))
-    })
-}
-
-/// `ctr task kill -s SIGKILL`, wait for STOPPED, `ctr task delete`, `ctr container rm`: each
-/// must succeed.
-fn kill_delete_rm(cd: &Containerd, id: &str) {
-    cd.ctr_ok(&["task", "kill", "-s", "SIGKILL", id]);
-    wait_status(cd, id, "STOPPED");
-    cd.ctr_ok(&["task", "delete", id]);
-    cd.ctr_ok(&["container", "rm", id]);
-}
-
-fn wait_status(cd: &Containerd, id: &str, want: &str) -> u32 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some((pid, s)) = task(cd, id) {
-            if s == want {
-                return pid;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "task {id} never became {want}: {:?}",
-            task(cd, id)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn run_rm_passes_streams_and_exit_status(cd: &Containerd) {
     let id = unique_id("rm");
-    let o = cd.ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        integration::BUSYBOX_REF,
+    let o = ctr_run_rm(
+        cd,
+        &[],
         &id,
-        "/bin/sh",
-        "-c",
-        "echo out; echo err >&2; exit 42",
-    ]);
-    assert_eq!(o.status.code(), Some(42), "stderr: {}", stderr(&o));
+        &["/bin/sh", "-c", "echo out; echo err >&2; exit 42"],
+    );
+    assert_exit(&o, 42);
     assert_eq!(stdout(&o), "out\n");
     assert!(stderr(&o).contains("err"), "stderr: {}", stderr(&o));
     assert!(!stdout(&o).contains("err"), "stderr leaked into stdout");
     assert_clean(&id);
 
     let id = unique_id("rm0");
-    let o = cd.ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        integration::BUSYBOX_REF,
-        &id,
-        "true",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let o = ctr_run_rm(cd, &[], &id, &["true"]);
+    assert_exit(&o, 0);
     assert_clean(&id);
 
     // A large output arrives complete.
     let id = unique_id("big");
-    let o = cd.ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        integration::BUSYBOX_REF,
-        &id,
-        "sh",
-        "-c",
-        "seq 1 20000",
-    ]);
+    let o = ctr_run_rm(cd, &[], &id, &["sh", "-c", "seq 1 20000"]);
     assert_eq!(o.status.code(), Some(0));
     let lines: Vec<&str> = std::str::from_utf8(&o.stdout).unwrap().lines().collect();
     assert_eq!(lines.len(), 20000);
@@ -126,7 +68,7 @@ fn stdin_reaches_the_container_and_ends_at_eof(cd: &Containerd) {
         ],
         b"data\nmore\n",
     );
-    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    assert_exit(&o, 0);
     assert_eq!(stdout(&o), "data\nmore\n");
     assert_clean(&id);
 }
@@ -139,24 +81,18 @@ fn killed_foreground(
     flags: &[&str],
     cmd: &[&str],
 ) -> Option<i32> {
-    let mut args = vec![
-        "-a".to_string(),
-        cd.socket().display().to_string(),
-        "-n".into(),
-        integration::NAMESPACE.into(),
-    ];
-    args.extend(["run", "--rm", "--runtime", RUNTIME].map(String::from));
-    args.extend(flags.iter().map(|s| s.to_string()));
-    args.extend([integration::BUSYBOX_REF, id].map(String::from));
-    args.extend(cmd.iter().map(|s| s.to_string()));
-    let mut child = Command::new(cd.version().ctr_bin())
-        .args(&args)
+    let mut args = vec!["run", "--rm", "--runtime", RUNTIME];
+    args.extend(flags);
+    args.extend([integration::BUSYBOX_REF, id]);
+    args.extend(cmd);
+    let mut child = cd
+        .ctr_command(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("ctr runs");
-    wait_status(cd, id, "RUNNING");
+    cd.wait_task(id, "RUNNING");
     // Resent until the task ends: a PID 1 ignores SIGTERM until its handler is installed.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -172,7 +108,7 @@ fn killed_foreground(
             let _ = wait_with_limit(&mut child, Duration::from_secs(1));
             let tasks = stdout(&cd.ctr(&["task", "ls"]));
             let procs = integration::process::processes_mentioning(id);
-            let pid = task(cd, id).map(|t| t.0).unwrap_or(0);
+            let pid = cd.task(id).map(|t| t.0).unwrap_or(0);
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
             let cmdline =
                 std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -227,17 +163,8 @@ fn sigkill_gives_137(cd: &Containerd) {
 
 fn detached_task_ls_kill_delete(cd: &Containerd) {
     let id = unique_id("det");
-    cd.ctr_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        integration::BUSYBOX_REF,
-        &id,
-        "sleep",
-        "300",
-    ]);
-    let pid = wait_status(cd, &id, "RUNNING");
+    ctr_run_d(cd, &[], &id, &["sleep", "300"]);
+    let pid = cd.wait_task(&id, "RUNNING");
     assert!(pid > 1, "task pid {pid}");
     // The pid is the container's PID 1, in a PID namespace of its own.
     let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).unwrap();
@@ -263,7 +190,7 @@ fn detached_task_ls_kill_delete(cd: &Containerd) {
     let o = cd.ctr(&["task", "delete", &id]);
     assert!(!o.status.success());
     cd.ctr_ok(&["task", "kill", "-s", "SIGKILL", &id]);
-    wait_status(cd, &id, "STOPPED");
+    cd.wait_task(&id, "STOPPED");
     // Kill of an exited task: not found.
     let o = cd.ctr(&["task", "kill", "-s", "SIGKILL", &id]);
     assert!(!o.status.success(), "kill of a stopped task succeeded");
@@ -274,23 +201,13 @@ fn detached_task_ls_kill_delete(cd: &Containerd) {
 
 fn kill_all_signals_every_process(cd: &Containerd) {
     let id = unique_id("all");
-    cd.ctr_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        integration::BUSYBOX_REF,
-        &id,
-        "sh",
-        "-c",
-        "sleep 300 & sleep 301 & wait",
-    ]);
-    let pid = wait_status(cd, &id, "RUNNING");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while cd.ctr_ok(&["task", "ps", &id]).lines().count() < 4 {
-        assert!(Instant::now() < deadline, "children never appeared");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    ctr_run_d(cd, &[], &id, &["sh", "-c", "sleep 300 & sleep 301 & wait"]);
+    let pid = cd.wait_task(&id, "RUNNING");
+    wait_until(
+        "the children in ctr task ps",
+        Duration::from_secs(5),
+        || cd.ctr_ok(&["task", "ps", &id]).lines().count() >= 4,
+    );
     let ps = cd.ctr_ok(&["task", "ps", &id]);
     assert_eq!(
         ps.lines().count(),
@@ -298,7 +215,7 @@ fn kill_all_signals_every_process(cd: &Containerd) {
         "header + sh + 2 sleeps, and nothing of lxcri's: {ps}"
     );
     cd.ctr_ok(&["task", "kill", "--all", "-s", "SIGKILL", &id]);
-    wait_status(cd, &id, "STOPPED");
+    cd.wait_task(&id, "STOPPED");
     assert!(!integration::process::alive_not_zombie(pid as i32));
     cd.ctr_ok(&["task", "delete", &id]);
     cd.ctr_ok(&["container", "rm", &id]);
@@ -320,8 +237,8 @@ fn create_then_start(cd: &Containerd) {
     ]);
     // ctr task start creates and starts the task; -d returns at once.
     cd.ctr_ok(&["task", "start", "-d", &id]);
-    wait_status(cd, &id, "RUNNING");
-    kill_delete_rm(cd, &id);
+    cd.wait_task(&id, "RUNNING");
+    cd.kill_delete_rm(&id);
     assert_clean(&id);
 }
 
@@ -357,7 +274,7 @@ fn process_spec_is_applied(cd: &Containerd) {
     ]);
     let o = cd.ctr(&args);
     let out = stdout(&o);
-    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    assert_exit(&o, 0);
     assert!(out.contains("env=bar baz\n"), "{out}");
     assert!(out.contains("cwd=/tmp\n"), "{out}");
     if with_user {
@@ -374,19 +291,12 @@ fn process_spec_is_applied(cd: &Containerd) {
 
     // As root: ctr's default capabilities minus CAP_NET_RAW (bit 13).
     let id = unique_id("caps");
-    let o = cd.ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        "--cap-drop",
-        "CAP_NET_RAW",
-        integration::BUSYBOX_REF,
+    let o = ctr_run_rm(
+        cd,
+        &["--cap-drop", "CAP_NET_RAW"],
         &id,
-        "grep",
-        "CapBnd",
-        "/proc/self/status",
-    ]);
+        &["grep", "CapBnd", "/proc/self/status"],
+    );
     let bnd = u64::from_str_radix(stdout(&o).split_whitespace().last().unwrap_or("0"), 16).unwrap();
     assert_eq!(
         bnd & (1 << 13),
@@ -399,21 +309,13 @@ fn process_spec_is_applied(cd: &Containerd) {
 
 fn resources_land_in_the_cgroup(cd: &Containerd) {
     let id = unique_id("cg");
-    cd.ctr_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        "--memory-limit",
-        "67108864",
-        "--cpus",
-        "0.5",
-        integration::BUSYBOX_REF,
+    ctr_run_d(
+        cd,
+        &["--memory-limit", "67108864", "--cpus", "0.5"],
         &id,
-        "sleep",
-        "300",
-    ]);
-    let pid = wait_status(cd, &id, "RUNNING");
+        &["sleep", "300"],
+    );
+    let pid = cd.wait_task(&id, "RUNNING");
     let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     // ctr's cgroupsPath is /<namespace>/<id>.
     let want = format!("/{}/{}", integration::NAMESPACE, id);
@@ -433,35 +335,16 @@ fn resources_land_in_the_cgroup(cd: &Containerd) {
             std::fs::read_to_string(format!("/sys/fs/cgroup/cpu{want}/cpu.cfs_quota_us")).unwrap();
         assert_eq!(quota.trim(), "50000");
     }
-    kill_delete_rm(cd, &id);
+    cd.kill_delete_rm(&id);
     assert_clean(&id);
 }
 
 fn events_are_published(cd: &Containerd) {
     let id = unique_id("ev");
-    let mut events = Command::new(cd.version().ctr_bin())
-        .args(["-a", &cd.socket().display().to_string(), "events"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let o = cd.ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        integration::BUSYBOX_REF,
-        &id,
-        "sh",
-        "-c",
-        "exit 7",
-    ]);
+    let events = Events::watch(cd);
+    let o = ctr_run_rm(cd, &[], &id, &["sh", "-c", "exit 7"]);
     assert_eq!(o.status.code(), Some(7));
-    std::thread::sleep(Duration::from_millis(500));
-    let _ = events.kill();
-    let out = events.wait_with_output().unwrap();
-    let text = stdout(&out);
+    let text = events.stop();
     let mine: Vec<&str> = text.lines().filter(|l| l.contains(&id)).collect();
     let pos = |topic: &str| {
         mine.iter()
@@ -493,15 +376,7 @@ fn events_are_published(cd: &Containerd) {
 fn bad_input_fails_clearly_and_leaves_nothing(cd: &Containerd) {
     // A command that does not exist: Create fails, naming it.
     let id = unique_id("bad1");
-    let o = cd.ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        integration::BUSYBOX_REF,
-        &id,
-        "/no/such/binary",
-    ]);
+    let o = ctr_run_rm(cd, &[], &id, &["/no/such/binary"]);
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains("/no/such/binary"),
@@ -513,17 +388,12 @@ fn bad_input_fails_clearly_and_leaves_nothing(cd: &Containerd) {
 
     // A mount of a filesystem type this kernel does not know.
     let id = unique_id("bad2");
-    let o = cd.ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        "--mount",
-        "type=nosuchfs,src=none,dst=/mnt,options=rw",
-        integration::BUSYBOX_REF,
+    let o = ctr_run_rm(
+        cd,
+        &["--mount", "type=nosuchfs,src=none,dst=/mnt,options=rw"],
         &id,
-        "true",
-    ]);
+        &["true"],
+    );
     assert!(!o.status.success());
     let err = stderr(&o);
     assert!(
@@ -535,17 +405,7 @@ fn bad_input_fails_clearly_and_leaves_nothing(cd: &Containerd) {
 
     // A working directory that cannot be entered is reported at Create, not after Start.
     let id = unique_id("bad3");
-    let o = cd.ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        "--cwd",
-        "/etc/passwd",
-        integration::BUSYBOX_REF,
-        &id,
-        "true",
-    ]);
+    let o = ctr_run_rm(cd, &["--cwd", "/etc/passwd"], &id, &["true"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("/etc/passwd"), "stderr: {}", stderr(&o));
     let _ = cd.ctr(&["container", "rm", &id]);
@@ -554,46 +414,12 @@ fn bad_input_fails_clearly_and_leaves_nothing(cd: &Containerd) {
 
 fn shim_killed_then_delete_cleans_up(cd: &Containerd) {
     let id = unique_id("crash");
-    cd.ctr_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        integration::BUSYBOX_REF,
-        &id,
-        "sleep",
-        "300",
-    ]);
-    wait_status(cd, &id, "RUNNING");
-    let shims: Vec<_> = integration::process::processes_mentioning(&id)
-        .into_iter()
-        .filter(|p| {
-            p.cmdline.contains("containerd-shim-lxcri-v2") && !p.cmdline.contains("__lxcri_monitor")
-        })
-        .collect();
-    assert_eq!(shims.len(), 1, "{shims:?}");
-    integration::process::signal(shims[0].pid, libc::SIGKILL);
+    ctr_run_d(cd, &[], &id, &["sleep", "300"]);
+    cd.wait_task(&id, "RUNNING");
+    kill_shim_of(&id);
     // containerd notices the dead shim and runs `containerd-shim-lxcri-v2 delete`, which must
     // remove the container within its 5 s limit.
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(15);
-    loop {
-        let o = cd.ctr(&["task", "delete", "-f", &id]);
-        if !o.status.success()
-            && (stderr(&o).contains("not found") || stderr(&o).contains("no running task"))
-        {
-            break;
-        }
-        if o.status.success() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "task never went away: {}",
-            stderr(&o)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    cd.force_delete_task(&id, Duration::from_secs(15));
     let _ = cd.ctr(&["container", "rm", &id]);
     assert_clean(&id);
 }
@@ -606,43 +432,27 @@ fn runtime_config_path_is_honoured(cd: &Containerd) {
     std::fs::write(&cfg, format!("lxc_root = \"{}\"\n", lxc_root.display())).unwrap();
     let id = unique_id("cfg");
     let cfg_s = cfg.display().to_string();
-    cd.ctr_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        "--runtime-config-path",
-        &cfg_s,
-        integration::BUSYBOX_REF,
+    ctr_run_d(
+        cd,
+        &["--runtime-config-path", &cfg_s],
         &id,
-        "sleep",
-        "300",
-    ]);
-    wait_status(cd, &id, "RUNNING");
+        &["sleep", "300"],
+    );
+    cd.wait_task(&id, "RUNNING");
     let lxc_dir = lxc_root.join(integration::NAMESPACE).join(&id);
     assert!(
         lxc_dir.join("config").is_file(),
         "{} has no LXC config",
         lxc_dir.display()
     );
-    kill_delete_rm(cd, &id);
+    cd.kill_delete_rm(&id);
     assert!(!lxc_dir.exists());
     assert_clean(&id);
 
     // A config file that is wrong fails Create and names the file and the key.
     std::fs::write(&cfg, "lxc_root = \"relative\"\n").unwrap();
     let id = unique_id("cfgbad");
-    let o = cd.ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        "--runtime-config-path",
-        &cfg_s,
-        integration::BUSYBOX_REF,
-        &id,
-        "true",
-    ]);
+    let o = ctr_run_rm(cd, &["--runtime-config-path", &cfg_s], &id, &["true"]);
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains("lxc_root") && stderr(&o).contains("lxcri.toml"),

@@ -2,46 +2,24 @@
 //! uses) on containerd 1.6, 1.7 and 2.1.
 
 use integration::run_with_busybox as run;
-use integration::{unique_id, Containerd};
+use integration::{assert_exit, ctr_run_rm, unique_id, wait_until, Containerd};
 use std::os::unix::fs::PermissionsExt;
-use std::time::{Duration, Instant};
-
-const RUNTIME: &str = "io.containerd.lxcri.v2";
+use std::time::Duration;
 
 integration::per_containerd_version!(log_to_a_file, log_through_a_logging_binary);
-
-fn wait_for(what: &str, f: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn log_to_a_file(cd: &Containerd) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("out.log");
     let id = unique_id("logf");
     let uri = format!("file://{}", log.display());
-    let o = cd.ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        "--log-uri",
-        &uri,
-        integration::BUSYBOX_REF,
+    let o = ctr_run_rm(
+        cd,
+        &["--log-uri", &uri],
         &id,
-        "sh",
-        "-c",
-        "echo to-stdout; echo to-stderr >&2; exit 4",
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+        &["sh", "-c", "echo to-stdout; echo to-stderr >&2; exit 4"],
     );
+    assert_exit(&o, 4);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
         text.contains("to-stdout\n") && text.contains("to-stderr\n"),
@@ -65,27 +43,17 @@ fn log_through_a_logging_binary(cd: &Containerd) {
     std::fs::set_permissions(&logger, std::fs::Permissions::from_mode(0o755)).unwrap();
     let id = unique_id("logb");
     let uri = format!("binary://{}?--tag=web&--verbose", logger.display());
-    let o = cd.ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        "--log-uri",
-        &uri,
-        integration::BUSYBOX_REF,
+    let o = ctr_run_rm(
+        cd,
+        &["--log-uri", &uri],
         &id,
-        "sh",
-        "-c",
-        "echo out-line; echo err-line >&2",
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+        &["sh", "-c", "echo out-line; echo err-line >&2"],
     );
+    assert_exit(&o, 0);
     // The logger sees EOF when the container is gone, then finishes.
-    wait_for("the logger to finish", || dir.path().join("done").exists());
+    wait_until("the logger to finish", Duration::from_secs(10), || {
+        dir.path().join("done").exists()
+    });
     assert_eq!(
         std::fs::read_to_string(dir.path().join("stdout")).unwrap(),
         "out-line\n"

@@ -3,11 +3,9 @@
 //! and a profile feature lxcri cannot apply (refused at Create, nothing left behind).
 
 use integration::run_with_busybox as run;
-use integration::{assert_clean, stderr, stdout};
+use integration::{assert_clean, assert_exit, ctr_run_d, ctr_run_rm, stderr, stdout};
 use integration::{unique_id, Containerd};
 use std::process::Output;
-
-const RUNTIME: &str = "io.containerd.lxcri.v2";
 
 integration::per_containerd_version!(
     default_profile_runs_and_blocks_unshare,
@@ -37,15 +35,14 @@ impl Profile {
 
 /// `ctr run --rm [--seccomp [--seccomp-profile FILE]] busybox ID sh -c SCRIPT`.
 fn run_sh(cd: &Containerd, id: &str, seccomp: Option<Option<&Profile>>, script: &str) -> Output {
-    let mut args = vec!["run", "--rm", "--runtime", RUNTIME];
+    let mut flags = vec![];
     if let Some(profile) = seccomp {
-        args.push("--seccomp");
+        flags.push("--seccomp");
         if let Some(p) = profile {
-            args.extend(["--seccomp-profile", p.path()]);
+            flags.extend(["--seccomp-profile", p.path()]);
         }
     }
-    args.extend([integration::BUSYBOX_REF, id, "/bin/sh", "-c", script]);
-    cd.ctr(&args)
+    ctr_run_rm(cd, &flags, id, &["/bin/sh", "-c", script])
 }
 
 fn default_profile_runs_and_blocks_unshare(cd: &Containerd) {
@@ -54,7 +51,7 @@ fn default_profile_runs_and_blocks_unshare(cd: &Containerd) {
     // Control: without a profile, creating a user namespace works here.
     let id = unique_id("scnone");
     let o = run_sh(cd, &id, None, script);
-    assert_eq!(o.status.code(), Some(7), "stderr: {}", stderr(&o));
+    assert_exit(&o, 7);
     assert!(stdout(&o).contains("unshare=0"), "stdout: {}", stdout(&o));
     assert_clean(&id);
 
@@ -62,13 +59,8 @@ fn default_profile_runs_and_blocks_unshare(cd: &Containerd) {
     // refused with EPERM, the exit status passes through.
     let id = unique_id("scdef");
     let o = run_sh(cd, &id, Some(None), script);
+    assert_exit(&o, 7);
     let out = stdout(&o);
-    assert_eq!(
-        o.status.code(),
-        Some(7),
-        "stdout: {out} stderr: {}",
-        stderr(&o)
-    );
     assert!(out.starts_with("hello\nmkdir=ok\n"), "stdout: {out}");
     assert!(out.contains("Operation not permitted"), "stdout: {out}");
     assert!(out.contains("unshare=1"), "stdout: {out}");
@@ -93,13 +85,8 @@ fn custom_profile_errno_values(cd: &Containerd) {
         "mkdir /x 2>&1; echo mkdir=$?; rmdir /tmp 2>&1; ln -s a /tmp/l 2>&1; \
          touch /tmp/f && echo touch=ok",
     );
+    assert_exit(&o, 0);
     let out = stdout(&o);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "stdout: {out} stderr: {}",
-        stderr(&o)
-    );
     assert!(
         out.contains("mkdir: can't create directory '/x': Function not implemented"),
         "stdout: {out}"
@@ -132,13 +119,8 @@ fn argument_condition_blocks_only_sigkill(cd: &Containerd) {
         "sleep 30 & p=$!; kill -9 $p 2>&1; echo kill9=$?; kill -15 $p 2>&1; echo kill15=$?; \
          wait $p; echo wait=$?",
     );
+    assert_exit(&o, 0);
     let out = stdout(&o);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "stdout: {out} stderr: {}",
-        stderr(&o)
-    );
     assert!(out.contains("Permission denied"), "stdout: {out}");
     assert!(out.contains("kill9=1"), "stdout: {out}");
     assert!(out.contains("kill15=0"), "stdout: {out}");
@@ -171,19 +153,8 @@ fn exec_runs_under_the_container_filter(cd: &Containerd) {
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]
     }));
     let id = unique_id("scexec");
-    cd.ctr_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        "--seccomp",
-        "--seccomp-profile",
-        profile.path(),
-        integration::BUSYBOX_REF,
-        &id,
-        "sleep",
-        "300",
-    ]);
+    let flags = ["--seccomp", "--seccomp-profile", profile.path()];
+    ctr_run_d(cd, &flags, &id, &["sleep", "300"]);
     let o = cd.ctr(&[
         "task",
         "exec",
@@ -200,15 +171,6 @@ fn exec_runs_under_the_container_filter(cd: &Containerd) {
         "exec not filtered: {out} {}",
         stderr(&o)
     );
-    cd.ctr_ok(&["task", "kill", "-s", "SIGKILL", &id]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !cd.ctr(&["task", "delete", &id]).status.success() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "task delete never succeeded"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    cd.ctr_ok(&["container", "rm", &id]);
+    cd.kill_delete_rm(&id);
     assert_clean(&id);
 }

@@ -3,6 +3,7 @@
 //! This shows what `ctr` cannot: the state between Create and Start. A real containerd receives
 //! the shim's events.
 
+use containerd_shim_protos::api::Empty;
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::MessageField;
 use containerd_shim_protos::shim::shim as api;
@@ -48,6 +49,17 @@ fn bundle(dir: &Path, args: &[&str]) -> PathBuf {
     b
 }
 
+/// A new container id, and its bundle running `args` in a directory of its own under /tmp.
+fn new_bundle(prefix: &str, args: &[&str]) -> (String, tempfile::TempDir, PathBuf) {
+    let id = unique_id(prefix);
+    let dir = tempfile::Builder::new()
+        .prefix(&id)
+        .tempdir_in("/tmp")
+        .unwrap();
+    let b = bundle(dir.path(), args);
+    (id, dir, b)
+}
+
 /// Starts the shim as containerd does (`start` in the bundle) and connects to it.
 struct Shim {
     client: TaskClient,
@@ -55,7 +67,7 @@ struct Shim {
 }
 
 impl Shim {
-    fn start(cd: &Containerd, id: &str, bundle: &Path) -> Shim {
+    fn spawn(cd: &Containerd, id: &str, bundle: &Path) -> Shim {
         // containerd makes the shim's log FIFO in the bundle and reads it.
         let log = bundle.join("log");
         let st = Command::new("mkfifo").arg(&log).status().unwrap();
@@ -106,6 +118,59 @@ impl Shim {
     }
 }
 
+/// `fn name(&self, id) -> ttrpc::Result<Response>` for the task API calls that take only the
+/// container's id, as containerd sends them.
+macro_rules! calls_by_id {
+    ($($name:ident($request:ident) -> $response:ty;)*) => {
+        $(
+            fn $name(&self, id: &str) -> ttrpc::Result<$response> {
+                let req = api::$request {
+                    id: id.into(),
+                    ..Default::default()
+                };
+                self.client.$name(ctx(), &req)
+            }
+        )*
+    };
+}
+
+/// The task API calls the tests make, as containerd sends them.
+impl Shim {
+    calls_by_id! {
+        start(StartRequest) -> api::StartResponse;
+        state(StateRequest) -> api::StateResponse;
+        connect(ConnectRequest) -> api::ConnectResponse;
+        wait(WaitRequest) -> api::WaitResponse;
+        delete(DeleteRequest) -> api::DeleteResponse;
+        stats(StatsRequest) -> api::StatsResponse;
+        pause(PauseRequest) -> Empty;
+        resume(ResumeRequest) -> Empty;
+    }
+
+    fn create(&self, req: &api::CreateTaskRequest) -> ttrpc::Result<api::CreateTaskResponse> {
+        self.client.create(ctx(), req)
+    }
+
+    fn kill(&self, id: &str, signal: u32) -> ttrpc::Result<Empty> {
+        let req = api::KillRequest {
+            id: id.into(),
+            signal,
+            ..Default::default()
+        };
+        self.client.kill(ctx(), &req)
+    }
+
+    /// Update with `resources` as containerd sends them: the spec's LinuxResources in an Any.
+    fn update(&self, id: &str, resources: Any) -> ttrpc::Result<Empty> {
+        let req = api::UpdateTaskRequest {
+            id: id.into(),
+            resources: MessageField::some(resources),
+            ..Default::default()
+        };
+        self.client.update(ctx(), &req)
+    }
+}
+
 impl Drop for Shim {
     fn drop(&mut self) {
         let _ = self
@@ -137,16 +202,8 @@ fn create_gives_a_live_init_and_runs_nothing_until_start() {
         return;
     }
     let cd = Containerd::start(ContainerdVersion::V1_6);
-    let id = unique_id("api");
-    let dir = tempfile::Builder::new()
-        .prefix(&id)
-        .tempdir_in("/tmp")
-        .unwrap();
-    let b = bundle(
-        dir.path(),
-        &["sh", "-c", "echo ran > /marker; exec sleep 300"],
-    );
-    let shim = Shim::start(&cd, &id, &b);
+    let (id, _dir, b) = new_bundle("api", &["sh", "-c", "echo ran > /marker; exec sleep 300"]);
+    let shim = Shim::spawn(&cd, &id, &b);
 
     // Runtime options containerd sends for a runtime not named runc are accepted.
     let mut req = create_req(&id, &b);
@@ -155,7 +212,7 @@ fn create_gives_a_live_init_and_runs_nothing_until_start() {
         value: vec![0x32, 4, b'r', b'u', b'n', b'c'],
         ..Default::default()
     });
-    let created = shim.client.create(ctx(), &req).expect("Create");
+    let created = shim.create(&req).expect("Create");
     let pid = created.pid;
     assert!(pid > 1);
     // A live process, inside the container's own namespaces...
@@ -175,42 +232,15 @@ fn create_gives_a_live_init_and_runs_nothing_until_start() {
         !b.join("rootfs/marker").exists(),
         "the user's process ran before Start"
     );
-    let st = shim
-        .client
-        .state(
-            ctx(),
-            &api::StateRequest {
-                id: id.clone(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let st = shim.state(&id).unwrap();
     assert_eq!(st.status.enum_value(), Ok(Status::CREATED));
     assert_eq!(st.pid, pid);
-    let connect = shim
-        .client
-        .connect(
-            ctx(),
-            &api::ConnectRequest {
-                id: id.clone(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let connect = shim.connect(&id).unwrap();
     assert_eq!(connect.task_pid, pid);
     assert!(connect.shim_pid > 0);
 
     // Start: the same pid becomes the user's process.
-    let started = shim
-        .client
-        .start(
-            ctx(),
-            &api::StartRequest {
-                id: id.clone(),
-                ..Default::default()
-            },
-        )
-        .expect("Start");
+    let started = shim.start(&id).expect("Start");
     assert_eq!(started.pid, pid);
     let deadline = Instant::now() + Duration::from_secs(5);
     while !b.join("rootfs/marker").exists() {
@@ -230,97 +260,24 @@ fn create_gives_a_live_init_and_runs_nothing_until_start() {
         assert!(Instant::now() < deadline, "{cmdline:?}");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let st = shim
-        .client
-        .state(
-            ctx(),
-            &api::StateRequest {
-                id: id.clone(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let st = shim.state(&id).unwrap();
     assert_eq!(st.status.enum_value(), Ok(Status::RUNNING));
 
     // A second Start, and Delete while running, are refused.
-    assert!(shim
-        .client
-        .start(
-            ctx(),
-            &api::StartRequest {
-                id: id.clone(),
-                ..Default::default()
-            }
-        )
-        .is_err());
-    assert!(shim
-        .client
-        .delete(
-            ctx(),
-            &api::DeleteRequest {
-                id: id.clone(),
-                ..Default::default()
-            }
-        )
-        .is_err());
+    assert!(shim.start(&id).is_err());
+    assert!(shim.delete(&id).is_err());
 
-    shim.client
-        .kill(
-            ctx(),
-            &api::KillRequest {
-                id: id.clone(),
-                signal: 9,
-                ..Default::default()
-            },
-        )
-        .expect("Kill");
-    let waited = shim
-        .client
-        .wait(
-            ctx(),
-            &api::WaitRequest {
-                id: id.clone(),
-                ..Default::default()
-            },
-        )
-        .expect("Wait");
+    shim.kill(&id, 9).expect("Kill");
+    let waited = shim.wait(&id).expect("Wait");
     assert_eq!(waited.exit_status, 137);
     assert!(waited.exited_at.is_some());
-    let st = shim
-        .client
-        .state(
-            ctx(),
-            &api::StateRequest {
-                id: id.clone(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let st = shim.state(&id).unwrap();
     assert_eq!(st.status.enum_value(), Ok(Status::STOPPED));
     assert_eq!(st.exit_status, 137);
     // Kill of an exited process: NOT_FOUND, as containerd expects.
-    let err = shim
-        .client
-        .kill(
-            ctx(),
-            &api::KillRequest {
-                id: id.clone(),
-                signal: 9,
-                ..Default::default()
-            },
-        )
-        .unwrap_err();
+    let err = shim.kill(&id, 9).unwrap_err();
     assert!(format!("{err:?}").contains("NOT_FOUND"), "{err:?}");
-    let deleted = shim
-        .client
-        .delete(
-            ctx(),
-            &api::DeleteRequest {
-                id: id.clone(),
-                ..Default::default()
-            },
-        )
-        .expect("Delete");
+    let deleted = shim.delete(&id).expect("Delete");
     assert_eq!(deleted.exit_status, 137);
     assert_eq!(deleted.pid, pid);
     drop(shim);
@@ -333,17 +290,12 @@ fn create_then_delete_without_start_and_bad_ids() {
         return;
     }
     let cd = Containerd::start(ContainerdVersion::V1_6);
-    let id = unique_id("apid");
-    let dir = tempfile::Builder::new()
-        .prefix(&id)
-        .tempdir_in("/tmp")
-        .unwrap();
-    let b = bundle(dir.path(), &["sh", "-c", "echo ran > /marker"]);
-    let shim = Shim::start(&cd, &id, &b);
+    let (id, _dir, b) = new_bundle("apid", &["sh", "-c", "echo ran > /marker"]);
+    let shim = Shim::spawn(&cd, &id, &b);
 
     // Container ids that would name other directories are refused before anything is made.
     for bad in ["../escape", "a/b", ".."] {
-        let err = shim.client.create(ctx(), &create_req(bad, &b)).unwrap_err();
+        let err = shim.create(&create_req(bad, &b)).unwrap_err();
         let text = format!("{err:?}");
         assert!(
             text.contains("INVALID_ARGUMENT") && text.contains("is not valid"),
@@ -353,20 +305,8 @@ fn create_then_delete_without_start_and_bad_ids() {
     assert!(!Path::new(&format!("/run/lxcri/{NS}/escape")).exists());
 
     // Created, never started, then deleted: the init is killed and nothing ran or remains.
-    let created = shim
-        .client
-        .create(ctx(), &create_req(&id, &b))
-        .expect("Create");
-    let deleted = shim
-        .client
-        .delete(
-            ctx(),
-            &api::DeleteRequest {
-                id: id.clone(),
-                ..Default::default()
-            },
-        )
-        .expect("Delete of a created task");
+    let created = shim.create(&create_req(&id, &b)).expect("Create");
+    let deleted = shim.delete(&id).expect("Delete of a created task");
     assert_eq!(deleted.pid, created.pid);
     assert!(!b.join("rootfs/marker").exists());
     assert!(
@@ -376,16 +316,7 @@ fn create_then_delete_without_start_and_bad_ids() {
                 .unwrap_or(true)
     );
     // Not found after delete.
-    let err = shim
-        .client
-        .state(
-            ctx(),
-            &api::StateRequest {
-                id: id.clone(),
-                ..Default::default()
-            },
-        )
-        .unwrap_err();
+    let err = shim.state(&id).unwrap_err();
     assert!(format!("{err:?}").contains("NOT_FOUND"), "{err:?}");
     drop(shim);
     assert_clean(&id);
@@ -397,26 +328,11 @@ fn update_stats_and_pause_over_the_task_api() {
         return;
     }
     let cd = Containerd::start(ContainerdVersion::V1_6);
-    let id = unique_id("apiu");
-    let dir = tempfile::Builder::new()
-        .prefix(&id)
-        .tempdir_in("/tmp")
-        .unwrap();
-    let b = bundle(dir.path(), &["sleep", "300"]);
+    let (id, dir, b) = new_bundle("apiu", &["sleep", "300"]);
     let cgroup = format!("{NS}/{}", dir.path().file_name().unwrap().to_string_lossy());
-    let shim = Shim::start(&cd, &id, &b);
-    shim.client
-        .create(ctx(), &create_req(&id, &b))
-        .expect("Create");
-    shim.client
-        .start(
-            ctx(),
-            &api::StartRequest {
-                id: id.clone(),
-                ..Default::default()
-            },
-        )
-        .expect("Start");
+    let shim = Shim::spawn(&cd, &id, &b);
+    shim.create(&create_req(&id, &b)).expect("Create");
+    shim.start(&id).expect("Start");
 
     // Update, as containerd sends it: the spec's LinuxResources as JSON in an Any.
     let resources = json!({"memory": {"limit": 33554432}, "cpu": {"quota": 20000, "period": 100000}, "pids": {"limit": 40}});
@@ -425,16 +341,7 @@ fn update_stats_and_pause_over_the_task_api() {
         value: serde_json::to_vec(&resources).unwrap(),
         ..Default::default()
     };
-    shim.client
-        .update(
-            ctx(),
-            &api::UpdateTaskRequest {
-                id: id.clone(),
-                resources: MessageField::some(any),
-                ..Default::default()
-            },
-        )
-        .expect("Update");
+    shim.update(&id, any).expect("Update");
     let read = |ctl: &str, file: &str| {
         let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
         let p = if v2 {
@@ -460,33 +367,14 @@ fn update_stats_and_pause_over_the_task_api() {
         value: serde_json::to_vec(&json!({"devices": [{"allow": true}]})).unwrap(),
         ..Default::default()
     };
-    let err = shim
-        .client
-        .update(
-            ctx(),
-            &api::UpdateTaskRequest {
-                id: id.clone(),
-                resources: MessageField::some(bad),
-                ..Default::default()
-            },
-        )
-        .unwrap_err();
+    let err = shim.update(&id, bad).unwrap_err();
     assert!(
         format!("{err:?}").contains("only memory, cpu and pids"),
         "{err:?}"
     );
 
     // Stats: containerd's cgroup metrics type, with the new limit in it.
-    let stats = shim
-        .client
-        .stats(
-            ctx(),
-            &api::StatsRequest {
-                id: id.clone(),
-                ..Default::default()
-            },
-        )
-        .expect("Stats");
+    let stats = shim.stats(&id).expect("Stats");
     let any = stats.stats.into_option().expect("stats present");
     if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         assert_eq!(any.type_url, "io.containerd.cgroups.v2.Metrics");
@@ -502,75 +390,16 @@ fn update_stats_and_pause_over_the_task_api() {
     }
 
     // Pause: State says PAUSED; Resume: RUNNING again.
-    shim.client
-        .pause(
-            ctx(),
-            &api::PauseRequest {
-                id: id.clone(),
-                ..Default::default()
-            },
-        )
-        .expect("Pause");
-    let st = shim
-        .client
-        .state(
-            ctx(),
-            &api::StateRequest {
-                id: id.clone(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    shim.pause(&id).expect("Pause");
+    let st = shim.state(&id).unwrap();
     assert_eq!(st.status.enum_value(), Ok(Status::PAUSED));
-    shim.client
-        .resume(
-            ctx(),
-            &api::ResumeRequest {
-                id: id.clone(),
-                ..Default::default()
-            },
-        )
-        .expect("Resume");
-    let st = shim
-        .client
-        .state(
-            ctx(),
-            &api::StateRequest {
-                id: id.clone(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    shim.resume(&id).expect("Resume");
+    let st = shim.state(&id).unwrap();
     assert_eq!(st.status.enum_value(), Ok(Status::RUNNING));
 
-    shim.client
-        .kill(
-            ctx(),
-            &api::KillRequest {
-                id: id.clone(),
-                signal: 9,
-                ..Default::default()
-            },
-        )
-        .expect("Kill");
-    shim.client
-        .wait(
-            ctx(),
-            &api::WaitRequest {
-                id: id.clone(),
-                ..Default::default()
-            },
-        )
-        .expect("Wait");
-    shim.client
-        .delete(
-            ctx(),
-            &api::DeleteRequest {
-                id: id.clone(),
-                ..Default::default()
-            },
-        )
-        .expect("Delete");
+    shim.kill(&id, 9).expect("Kill");
+    shim.wait(&id).expect("Wait");
+    shim.delete(&id).expect("Delete");
     drop(shim);
     assert_clean(&id);
 }

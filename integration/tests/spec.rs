@@ -208,14 +208,7 @@ fn process_and_container_spec_are_applied(cd: &Containerd, b: &Bundle) {
     assert_eq!(get("pid1"), "1");
 
     // From the host: the cgroup named by cgroupsPath, with the limits, and the oom score.
-    let pid: i32 = cd
-        .ctr_ok(&["task", "ls"])
-        .lines()
-        .find(|l| l.starts_with(&id))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (pid, _) = cd.task(&id).expect("the task is listed");
     assert_eq!(read(format!("/proc/{pid}/oom_score_adj")), "123");
     let cg = format!("{}/{id}", integration::NAMESPACE);
     if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
@@ -254,18 +247,7 @@ fn process_and_container_spec_are_applied(cd: &Containerd, b: &Bundle) {
     assert_eq!(o.status.code(), Some(0), "exec: {}", stderr(&o));
     assert_eq!(stdout(&o), "1000\n1000\n1000 10 20\n0000000000000401\n");
 
-    cd.ctr_ok(&["task", "kill", "-s", "SIGKILL", &id]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cd
-        .ctr_ok(&["task", "ls"])
-        .lines()
-        .any(|l| l.starts_with(&id) && l.contains("STOPPED"))
-    {
-        assert!(Instant::now() < deadline, "task did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    cd.ctr_ok(&["task", "delete", &id]);
-    cd.ctr_ok(&["container", "rm", &id]);
+    cd.kill_delete_rm(&id);
     assert!(
         !Path::new(&format!("/sys/fs/cgroup/memory/{cg}")).exists(),
         "the container's cgroup outlived it"

@@ -2,12 +2,9 @@
 //! and 2.1.
 
 use integration::run_with_busybox as run;
-use integration::{unique_id, Containerd};
+use integration::{assert_exit, ctr_run_rm, unique_id, Containerd, Events, Running};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-const RUNTIME: &str = "io.containerd.lxcri.v2";
+use std::time::Duration;
 
 // Update is tested in shim_api.rs: none of the three ctr builds has `ctr task update`.
 integration::per_containerd_version!(
@@ -18,38 +15,16 @@ integration::per_containerd_version!(
 
 /// A running container whose shell bumps a counter file every 50 ms.
 struct Counter<'a> {
-    cd: &'a Containerd,
-    id: String,
+    c: Running<'a>,
     pid: u32,
 }
 
 impl<'a> Counter<'a> {
     fn start(cd: &'a Containerd, prefix: &str, flags: &[&str]) -> Counter<'a> {
-        let id = unique_id(prefix);
-        let mut args = vec!["run", "-d", "--runtime", RUNTIME];
-        args.extend(flags);
-        args.extend([
-            integration::BUSYBOX_REF,
-            id.as_str(),
-            "sh",
-            "-c",
-            "i=0; while :; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.05; done",
-        ]);
-        cd.ctr_ok(&args);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let pid = loop {
-            let ls = cd.ctr_ok(&["task", "ls"]);
-            if let Some(pid) = ls
-                .lines()
-                .find(|l| l.starts_with(&id) && l.contains("RUNNING"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            {
-                break pid;
-            }
-            assert!(Instant::now() < deadline, "never running: {ls}");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Counter { cd, id, pid }
+        let script = "i=0; while :; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.05; done";
+        let c = Running::start_cmd(cd, prefix, flags, &["sh", "-c", script]);
+        let pid = cd.wait_task(&c.id, "RUNNING");
+        Counter { c, pid }
     }
     fn value(&self) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/root/tmp/counter", self.pid))
@@ -57,52 +32,35 @@ impl<'a> Counter<'a> {
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0)
     }
-    fn status(&self) -> String {
-        let ls = self.cd.ctr_ok(&["task", "ls"]);
-        ls.lines()
-            .find(|l| l.starts_with(&self.id))
-            .and_then(|l| l.split_whitespace().nth(2))
-            .unwrap_or("")
-            .to_string()
+    fn id(&self) -> &str {
+        &self.c.id
     }
-}
-
-impl Drop for Counter<'_> {
-    fn drop(&mut self) {
-        self.cd.remove_container(&self.id);
-        if !std::thread::panicking() {
-            integration::assert_clean(&self.id);
-        }
+    /// Its status in `ctr task ls`.
+    fn status(&self) -> String {
+        self.c.cd.task(self.id()).map(|t| t.1).unwrap_or_default()
     }
 }
 
 fn pause_stops_the_processes_and_resume_restarts_them(cd: &Containerd) {
-    let mut events = Command::new(cd.version().ctr_bin())
-        .args(["-a", &cd.socket().display().to_string(), "events"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let events = Events::watch(cd);
     let c = Counter::start(cd, "pause", &[]);
     std::thread::sleep(Duration::from_millis(300));
-    cd.ctr_ok(&["task", "pause", &c.id]);
+    cd.ctr_ok(&["task", "pause", c.id()]);
     assert_eq!(c.status(), "PAUSED");
     let frozen = c.value();
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(c.value(), frozen, "the counter advanced while paused");
     // Pausing twice, or exec into a paused container, is refused.
-    assert!(!cd.ctr(&["task", "pause", &c.id]).status.success());
-    cd.ctr_ok(&["task", "resume", &c.id]);
+    assert!(!cd.ctr(&["task", "pause", c.id()]).status.success());
+    cd.ctr_ok(&["task", "resume", c.id()]);
     assert_eq!(c.status(), "RUNNING");
     std::thread::sleep(Duration::from_millis(500));
     assert!(
         c.value() > frozen,
         "the counter did not advance after resume"
     );
-    std::thread::sleep(Duration::from_millis(300));
-    let _ = events.kill();
-    let text = String::from_utf8_lossy(&events.wait_with_output().unwrap().stdout).into_owned();
-    let mine: Vec<&str> = text.lines().filter(|l| l.contains(&c.id)).collect();
+    let text = events.stop();
+    let mine: Vec<&str> = text.lines().filter(|l| l.contains(c.id())).collect();
     let p = mine
         .iter()
         .position(|l| l.contains("/tasks/paused"))
@@ -117,7 +75,7 @@ fn pause_stops_the_processes_and_resume_restarts_them(cd: &Containerd) {
 fn metrics_are_real(cd: &Containerd) {
     let c = Counter::start(cd, "metrics", &["--memory-limit", "67108864"]);
     std::thread::sleep(Duration::from_millis(300));
-    let m = cd.ctr_ok(&["task", "metrics", &c.id]);
+    let m = cd.ctr_ok(&["task", "metrics", c.id()]);
     let value = |key: &str| -> u64 {
         m.lines()
             .find(|l| l.split_whitespace().next() == Some(key))
@@ -138,36 +96,17 @@ fn metrics_are_real(cd: &Containerd) {
 }
 
 fn oom_kill_is_reported(cd: &Containerd) {
-    let mut events = Command::new(cd.version().ctr_bin())
-        .args(["-a", &cd.socket().display().to_string(), "events"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let events = Events::watch(cd);
     let id = unique_id("oom");
     // `tail /dev/zero` keeps one ever-growing line in memory: 16 MiB are gone at once.
-    let o = cd.ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        "--memory-limit",
-        "16777216",
-        integration::BUSYBOX_REF,
+    let o = ctr_run_rm(
+        cd,
+        &["--memory-limit", "16777216"],
         &id,
-        "tail",
-        "/dev/zero",
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(137),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+        &["tail", "/dev/zero"],
     );
-    std::thread::sleep(Duration::from_millis(500));
-    let _ = events.kill();
-    let text = String::from_utf8_lossy(&events.wait_with_output().unwrap().stdout).into_owned();
+    assert_exit(&o, 137);
+    let text = events.stop();
     let mine: Vec<&str> = text.lines().filter(|l| l.contains(&id)).collect();
     let oom = mine
         .iter()

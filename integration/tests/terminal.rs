@@ -3,7 +3,7 @@
 //! container's own devpts (`tty` names it), sized through ResizePty, with stderr on it too.
 
 use integration::run_with_busybox as run;
-use integration::{unique_id, Containerd, PtySession, BUSYBOX_REF};
+use integration::{unique_id, Containerd, PtySession, Running, BUSYBOX_REF};
 use std::time::Duration;
 
 const RUNTIME: &str = "io.containerd.lxcri.v2";
@@ -19,16 +19,12 @@ integration::per_containerd_version!(
     exec_t_interactive_shell,
 );
 
-/// Removes the container when the scenario ends, even when it panics.
-struct Cleanup<'a>(&'a Containerd, String);
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        self.0.remove_container(&self.1);
-        if !std::thread::panicking() {
-            integration::assert_clean(&self.1);
-        }
-    }
+/// `ctr run -t --rm --runtime io.containerd.lxcri.v2 local/busybox:latest ID CMD`, to be run
+/// on a terminal.
+fn ctr_run_t(cd: &Containerd, id: &str, cmd: &[&str]) -> std::process::Command {
+    let mut args = vec!["run", "-t", "--rm", "--runtime", RUNTIME, BUSYBOX_REF, id];
+    args.extend(cmd);
+    cd.ctr_command(&args)
 }
 
 /// Types a command line and waits for a marker it prints when done: `echo M$((1+1))` shows
@@ -38,19 +34,22 @@ fn type_line(t: &mut PtySession, line: &str, marker: &str) -> String {
     t.expect(&format!("{marker}2"), WAIT)
 }
 
+/// Resizes the terminal while the container runs: ctr gets SIGWINCH and resizes the pty, which
+/// `stty size` in the container then shows.
+fn resize_and_check(t: &mut PtySession, rows: u16, cols: u16) {
+    t.resize(rows, cols);
+    std::thread::sleep(Duration::from_millis(300));
+    let shown = type_line(t, "stty size", "R");
+    assert!(
+        shown.contains(&format!("{rows} {cols}")),
+        "stty size after a resize:\n{shown}"
+    );
+}
+
 fn run_t_interactive_shell(cd: &Containerd) {
     let id = unique_id("tty");
-    let _c = Cleanup(cd, id.clone());
-    let cmd = cd.ctr_command(&[
-        "run",
-        "-t",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        BUSYBOX_REF,
-        &id,
-        "sh",
-    ]);
+    let _c = Running::remove_on_drop(cd, &id);
+    let cmd = ctr_run_t(cd, &id, &["sh"]);
     let mut t = PtySession::spawn(cmd, 30, 100);
 
     let shown = type_line(&mut t, "tty", "T");
@@ -61,14 +60,7 @@ fn run_t_interactive_shell(cd: &Containerd) {
     // The size ctr read from its terminal at start, through ResizePty.
     let shown = type_line(&mut t, WAIT_FOR_SIZE, "S");
     assert!(shown.contains("30 100"), "stty size:\n{shown}");
-    // Resizing the terminal while the container runs: ctr gets SIGWINCH and resizes the pty.
-    t.resize(41, 123);
-    std::thread::sleep(Duration::from_millis(300));
-    let shown = type_line(&mut t, "stty size", "R");
-    assert!(
-        shown.contains("41 123"),
-        "stty size after a resize:\n{shown}"
-    );
+    resize_and_check(&mut t, 41, 123);
     // stderr goes to the terminal too.
     let shown = type_line(&mut t, "ls /no-such-dir", "E");
     assert!(shown.contains("No such file"), "stderr:\n{shown}");
@@ -88,23 +80,12 @@ fn run_t_interactive_shell(cd: &Containerd) {
 
 fn run_t_output_and_exit_status(cd: &Containerd) {
     let id = unique_id("ttyo");
-    let _c = Cleanup(cd, id.clone());
+    let _c = Running::remove_on_drop(cd, &id);
     // On Linux, ctr sets the size by ResizePty right after Start (not in the spec's
     // consoleSize): with runc too, the process may run before it. Wait for it, as a script
     // that needs the size would (busybox's `stty size` exits 0 even when it prints nothing).
     let script = "until [ -n \"$(stty size 2>/dev/null)\" ]; do sleep 0.05; done; stty size; tty; echo to-stderr >&2; i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done; exit 4";
-    let cmd = cd.ctr_command(&[
-        "run",
-        "-t",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        BUSYBOX_REF,
-        &id,
-        "sh",
-        "-c",
-        script,
-    ]);
+    let cmd = ctr_run_t(cd, &id, &["sh", "-c", script]);
     let mut t = PtySession::spawn(cmd, 25, 90);
     let status = t.wait(WAIT);
     let shown = t.rest().to_string();
@@ -123,31 +104,15 @@ fn run_t_output_and_exit_status(cd: &Containerd) {
 }
 
 fn exec_t_interactive_shell(cd: &Containerd) {
-    let id = unique_id("ttyx");
-    let _c = Cleanup(cd, id.clone());
-    cd.ctr_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        BUSYBOX_REF,
-        &id,
-        "sleep",
-        "300",
-    ]);
-    let cmd = cd.ctr_command(&["task", "exec", "-t", "--exec-id", "shell", &id, "sh"]);
+    let c = Running::start(cd, "ttyx", &[]);
+    let id = &c.id;
+    let cmd = cd.ctr_command(&["task", "exec", "-t", "--exec-id", "shell", id, "sh"]);
     let mut t = PtySession::spawn(cmd, 28, 97);
     let shown = type_line(&mut t, "tty", "T");
     assert!(shown.contains("/dev/pts/"), "tty in the exec:\n{shown}");
     let shown = type_line(&mut t, WAIT_FOR_SIZE, "S");
     assert!(shown.contains("28 97"), "stty size in the exec:\n{shown}");
-    t.resize(50, 132);
-    std::thread::sleep(Duration::from_millis(300));
-    let shown = type_line(&mut t, "stty size", "R");
-    assert!(
-        shown.contains("50 132"),
-        "stty size after a resize:\n{shown}"
-    );
+    resize_and_check(&mut t, 50, 132);
     // The exec sees the container's processes: its PID 1 is the container's sleep.
     let shown = type_line(&mut t, "cat /proc/1/cmdline", "C");
     assert!(
@@ -165,7 +130,8 @@ fn exec_t_interactive_shell(cd: &Containerd) {
     // The container is unaffected by the exec's end.
     let ps = cd.ctr_ok(&["task", "ls"]);
     assert!(
-        ps.lines().any(|l| l.contains(&id) && l.contains("RUNNING")),
+        ps.lines()
+            .any(|l| l.contains(id.as_str()) && l.contains("RUNNING")),
         "{ps}"
     );
 }

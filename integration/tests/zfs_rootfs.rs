@@ -2,8 +2,8 @@
 //! `zfs get`: a real containerd (1.6, 1.7, 2.1), a real pool (zfs-fuse on a file) and a config
 //! file with a `[zfs]` table handed to the shim with `--runtime-config-path`.
 
-use integration::process::processes_mentioning;
-use integration::{assert_clean, require_root_or_skip, stderr, stdout, unique_id};
+use integration::{assert_clean, ctr_run_rm, kill_shim_of, require_root_or_skip};
+use integration::{stderr, stdout, unique_id};
 use integration::{Containerd, ContainerdVersion, ZfsPool, NAMESPACE};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -190,11 +190,7 @@ impl<'a> Running<'a> {
 
     /// kill, delete, rm, each of which must work; then nothing of it is left.
     fn remove(self) {
-        let cd = self.cd;
-        cd.ctr_ok(&["task", "kill", "-s", "SIGKILL", &self.id]);
-        wait_stopped(cd, &self.id);
-        cd.ctr_ok(&["task", "delete", &self.id]);
-        cd.ctr_ok(&["container", "rm", &self.id]);
+        self.cd.kill_delete_rm(&self.id);
         assert_clean(&self.id);
     }
 }
@@ -202,21 +198,6 @@ impl<'a> Running<'a> {
 impl Drop for Running<'_> {
     fn drop(&mut self) {
         self.cd.remove_container(&self.id);
-    }
-}
-
-fn wait_stopped(cd: &Containerd, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let ls = cd.ctr_ok(&["task", "ls"]);
-        if ls
-            .lines()
-            .any(|l| l.split_whitespace().next() == Some(id) && l.contains("STOPPED"))
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{id} never stopped:\n{ls}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -416,24 +397,10 @@ fn delete_after_a_shim_crash_destroys_the_clone(cd: &Containerd, z: &Zfs) {
     let c = Running::start(cd, z, "zcrash", &[], integration::BUSYBOX_REF);
     let clone = z.clone_of(&c.id);
     assert_eq!(z.children("containers"), vec![clone]);
-    let shims: Vec<_> = processes_mentioning(&c.id)
-        .into_iter()
-        .filter(|p| p.cmdline.contains("containerd-shim-lxcri-v2"))
-        .collect();
-    assert_eq!(shims.len(), 1, "{shims:?}");
-    integration::process::signal(shims[0].pid, libc::SIGKILL);
+    kill_shim_of(&c.id);
     // containerd runs `containerd-shim-lxcri-v2 delete`: a new process with the saved state
     // only, which must still destroy the clone.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let o = cd.ctr(&["task", "delete", "-f", &c.id]);
-        let e = stderr(&o);
-        if o.status.success() || e.contains("not found") || e.contains("no running task") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "task never went away: {e}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    cd.force_delete_task(&c.id, Duration::from_secs(20));
     let _ = cd.ctr(&["container", "rm", &c.id]);
     // containerd's clean-up after the lost shim runs on its own: give it a moment.
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -586,6 +553,20 @@ fn import_tagged(cd: &Containerd, dir: &Path, name: &str) {
     cd.import_archive(&tar, name);
 }
 
+/// What a crash leaves: clone `ghost` of `base`, owned by a container that is gone, mounted on
+/// `mountpoint`.
+fn orphan_clone(z: &Zfs, base: &str, ghost: &str, mountpoint: &Path) {
+    z.pool.zfs_ok(&[
+        "clone",
+        "-o",
+        "layerfs:owner=/nonexistent/lxcri/ghost",
+        "-o",
+        &format!("mountpoint={}", mountpoint.display()),
+        &format!("{base}@base"),
+        ghost,
+    ]);
+}
+
 fn gc_honours_the_keep_policy_and_removes_orphans(cd: &Containerd, z: &Zfs) {
     let tmp = tempfile::tempdir().unwrap();
     let images = ["local/gc-a:1", "local/gc-b:1", "local/gc-c:1"];
@@ -614,15 +595,7 @@ fn gc_honours_the_keep_policy_and_removes_orphans(cd: &Containerd, z: &Zfs) {
     }
     // Leftovers of crashes: a clone whose container is gone and a build that never finished.
     let ghost = z.ds(&format!("containers/{NAMESPACE}-ghost"));
-    z.pool.zfs_ok(&[
-        "clone",
-        "-o",
-        "layerfs:owner=/nonexistent/lxcri/ghost",
-        "-o",
-        &format!("mountpoint={}", tmp.path().join("ghost").display()),
-        &format!("{used_base}@base"),
-        &ghost,
-    ]);
+    orphan_clone(z, &used_base, &ghost, &tmp.path().join("ghost"));
     let build = z.ds(&format!("images/.build-{}-dead", "0".repeat(64)));
     z.pool.zfs_ok(&["create", &build]);
 
@@ -658,15 +631,7 @@ fn gc_honours_the_keep_policy_and_removes_orphans(cd: &Containerd, z: &Zfs) {
 
     // The shim collects too, at a Create, when the last collection is older than
     // gc_interval_secs: an orphan left now goes without `lxcri layers gc`.
-    z.pool.zfs_ok(&[
-        "clone",
-        "-o",
-        "layerfs:owner=/nonexistent/lxcri/ghost",
-        "-o",
-        &format!("mountpoint={}", tmp.path().join("ghost").display()),
-        &format!("{used_base}@base"),
-        &ghost,
-    ]);
+    orphan_clone(z, &used_base, &ghost, &tmp.path().join("ghost"));
     let quick = z.dir.path().join("quick-gc.toml");
     let text = std::fs::read_to_string(&z.config)
         .unwrap()
@@ -674,18 +639,12 @@ fn gc_honours_the_keep_policy_and_removes_orphans(cd: &Containerd, z: &Zfs) {
     std::fs::write(&quick, text).unwrap();
     let id = unique_id("zgcshim");
     let quick_s = quick.display().to_string();
-    let o = cd.ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        "--runtime-config-path",
-        &quick_s,
-        integration::BUSYBOX_REF,
+    let o = ctr_run_rm(
+        cd,
+        &["--runtime-config-path", &quick_s],
         &id,
-        "sleep",
-        "1",
-    ]);
+        &["sleep", "1"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let deadline = Instant::now() + Duration::from_secs(20);
     while z.children("containers").contains(&ghost) {
@@ -711,17 +670,7 @@ fn a_configured_pool_that_is_missing_fails_create_and_leaves_nothing(cd: &Contai
     .unwrap();
     let id = unique_id("zmiss");
     let cfg_s = cfg.display().to_string();
-    let o = cd.ctr(&[
-        "run",
-        "--rm",
-        "--runtime",
-        RUNTIME,
-        "--runtime-config-path",
-        &cfg_s,
-        integration::BUSYBOX_REF,
-        &id,
-        "true",
-    ]);
+    let o = ctr_run_rm(cd, &["--runtime-config-path", &cfg_s], &id, &["true"]);
     assert!(!o.status.success());
     let e = stderr(&o);
     assert!(

@@ -7,7 +7,9 @@
 //! `UPDATE_GOLDEN=1 cargo test -p lxcri --test hooks_golden` rewrites the `.plan` files; review
 //! the diff before committing them.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use lxcri::hooks::{check, Kind, Plan};
 use lxcri::lxcconf::TranslateError;
@@ -16,14 +18,8 @@ use oci_spec::runtime::Spec;
 const BUNDLE: &str = "/run/containerd/io.containerd.runtime.v2.task/default/c1";
 const PID: i32 = 4242;
 
-fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/hooks")
-}
-
 fn load(name: &str) -> Spec {
-    let path = golden_dir().join(format!("{name}.json"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path:?}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {path:?}: {e}"))
+    common::load("hooks", name)
 }
 
 fn plan(spec: &Spec) -> Result<Option<Plan>, TranslateError> {
@@ -32,43 +28,17 @@ fn plan(spec: &Spec) -> Result<Option<Plan>, TranslateError> {
 
 #[test]
 fn golden_plans_match() {
-    let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
-    let mut names: Vec<String> = std::fs::read_dir(golden_dir())
-        .expect("reading the golden directory")
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let n = e.file_name().to_string_lossy().to_string();
-            n.strip_suffix(".json").map(str::to_string)
-        })
-        .collect();
-    names.sort();
-    for required in ["all-kinds", "nerdctl", "no-hooks"] {
-        assert!(
-            names.iter().any(|n| n == required),
-            "golden case {required}.json is missing"
-        );
-    }
-    let mut failures = Vec::new();
-    for name in &names {
-        let spec = load(name);
-        let got = match plan(&spec).unwrap_or_else(|e| panic!("{name}.json: {e}")) {
+    let required = ["all-kinds", "nerdctl", "no-hooks"];
+    common::check_all(
+        "hooks",
+        &required,
+        "plan",
+        "plan",
+        |name, spec| match plan(spec).unwrap_or_else(|e| panic!("{name}.json: {e}")) {
             Some(p) => p.describe(PID),
             None => "none\n".to_string(),
-        };
-        let file = golden_dir().join(format!("{name}.plan"));
-        if update {
-            std::fs::write(&file, &got).unwrap_or_else(|e| panic!("writing {file:?}: {e}"));
-            continue;
-        }
-        let want = std::fs::read_to_string(&file).unwrap_or_default();
-        if got != want {
-            failures.push(format!(
-                "{name}: plan differs from {name}.plan (UPDATE_GOLDEN=1 rewrites it)\n\
-                 --- got ---\n{got}--- want ---\n{want}"
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+        },
+    );
 }
 
 #[test]

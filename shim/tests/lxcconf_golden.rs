@@ -8,14 +8,16 @@
 //! translation ignores): `lxcri.test/cgroup` = `v1` or `v2` (default v2),
 //! `lxcri.test/file-sources` = comma-separated bind sources that are files.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use lxcri::lxcconf::{translate, CgroupMode, Options, TranslateError};
 use oci_spec::runtime::Spec;
 
 fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/lxcconf")
+    common::golden_dir("lxcconf")
 }
 
 /// The file systems of this project's Debian 12 VMs (/proc/filesystems), fixed so the goldens
@@ -89,25 +91,13 @@ fn options_for(spec: &Spec) -> Options {
 }
 
 fn load(name: &str) -> Spec {
-    let path = golden_dir().join(format!("{name}.json"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path:?}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {path:?}: {e}"))
+    common::load("lxcconf", name)
 }
 
 #[test]
 fn golden_configs_match() {
-    let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
-    let mut names: Vec<String> = std::fs::read_dir(golden_dir())
-        .expect("reading the golden directory")
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let n = e.file_name().to_string_lossy().to_string();
-            n.strip_suffix(".json").map(str::to_string)
-        })
-        .collect();
-    names.sort();
     // The cases the issue asks for must be there: a missing file would otherwise pass.
-    for required in [
+    let required = [
         "ctr-default",
         "cri-pod-container",
         "resources-v1",
@@ -118,32 +108,18 @@ fn golden_configs_match() {
         "seccomp-ctr-default",
         "seccomp-custom",
         "hooks",
-    ] {
-        assert!(
-            names.iter().any(|n| n == required),
-            "golden case {required}.json is missing"
-        );
-    }
-    let mut failures = Vec::new();
-    for name in &names {
-        let spec = load(name);
-        let cfg = translate(&spec, &options_for(&spec))
-            .unwrap_or_else(|e| panic!("{name}.json does not translate: {e}"));
-        let got = cfg.render();
-        let conf = golden_dir().join(format!("{name}.conf"));
-        if update {
-            std::fs::write(&conf, &got).unwrap_or_else(|e| panic!("writing {conf:?}: {e}"));
-            continue;
-        }
-        let want = std::fs::read_to_string(&conf).unwrap_or_default();
-        if got != want {
-            failures.push(format!(
-                "{name}: rendered config differs from {name}.conf \
-                 (UPDATE_GOLDEN=1 rewrites it)\n--- got ---\n{got}--- want ---\n{want}"
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    ];
+    common::check_all(
+        "lxcconf",
+        &required,
+        "conf",
+        "rendered config",
+        |name, spec| {
+            translate(spec, &options_for(spec))
+                .unwrap_or_else(|e| panic!("{name}.json does not translate: {e}"))
+                .render()
+        },
+    );
 }
 
 /// ctr's default spec with a change applied; the error must name `field` and say `needle`.

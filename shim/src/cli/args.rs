@@ -44,6 +44,15 @@ impl Parsed {
     }
 }
 
+/// [`parse`] for a command that takes options only: a positional argument is an error too.
+pub fn parse_options(spec: &Spec, args: &[String]) -> Result<Parsed, String> {
+    let p = parse(spec, args)?;
+    match p.positionals.first() {
+        Some(extra) => Err(format!("{}: unexpected argument {extra:?}", spec.command)),
+        None => Ok(p),
+    }
+}
+
 /// Parses `args`; an error is a message for stderr (exit 2).
 pub fn parse(spec: &Spec, args: &[String]) -> Result<Parsed, String> {
     let mut p = Parsed::default();

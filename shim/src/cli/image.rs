@@ -1,7 +1,7 @@
 //! `lxcri image validate | inspect | build`.
 
 use super::args::{self, Spec};
-use super::{Io, EXIT_INVALID, EXIT_OK, EXIT_USAGE};
+use super::{usage, Io, EXIT_INVALID, EXIT_OK};
 use image_core::builder::{busybox_rootfs, BuiltImage, ImageBuilder, ImageConfigSpec};
 use image_core::layout::{ImageInfo, Layout, MAX_JSON_BYTES};
 use image_core::platform::Platform;
@@ -35,32 +35,28 @@ Exit status: 0 ok, 1 invalid (problems on stderr, one per line), 2 usage or I/O 
 ";
 
 pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
-    match args.first().map(String::as_str) {
-        None => {
-            let _ = io.err.write_all(HELP.as_bytes());
-            EXIT_USAGE
-        }
-        Some("-h") | Some("--help") | Some("help") => {
-            let _ = io.out.write_all(HELP.as_bytes());
-            EXIT_OK
-        }
-        Some(_) if args.iter().any(|a| a == "-h" || a == "--help") => {
-            let _ = io.out.write_all(HELP.as_bytes());
-            EXIT_OK
-        }
-        Some("validate") => validate_cmd(&args[1..], io),
-        Some("inspect") => inspect_cmd(&args[1..], io),
-        Some("build") => build_cmd(&args[1..], io),
-        Some(other) => usage(
-            io,
-            &format!("lxcri image: unknown command {other:?}; see lxcri image --help"),
-        ),
+    if let Some(code) = super::help_or_usage(args, HELP, io) {
+        return code;
+    }
+    match args[0].as_str() {
+        "validate" => validate_cmd(&args[1..], io),
+        "inspect" => inspect_cmd(&args[1..], io),
+        "build" => build_cmd(&args[1..], io),
+        other => super::unknown_command("lxcri image", other, io),
     }
 }
 
-fn usage(io: &mut Io<'_>, msg: &str) -> i32 {
-    let _ = writeln!(io.err, "{msg}");
-    EXIT_USAGE
+/// The problems on stderr, one a line, then `invalid: <summary>`; exit 1.
+fn invalid<P: std::fmt::Display>(
+    io: &mut Io<'_>,
+    problems: impl Iterator<Item = P>,
+    summary: &str,
+) -> i32 {
+    for pr in problems {
+        let _ = writeln!(io.err, "{pr}");
+    }
+    let _ = writeln!(io.err, "invalid: {summary}");
+    EXIT_INVALID
 }
 
 /// What a path holds.
@@ -127,27 +123,34 @@ fn kind_from_arg(arg: &str) -> Option<Kind> {
     }
 }
 
+/// [`args::parse`] for a command of one PATH (and options).
+fn parse_with_path(spec: &Spec, args: &[String]) -> Result<(args::Parsed, PathBuf), String> {
+    let p = args::parse(spec, args)?;
+    let [path] = p.positionals.as_slice() else {
+        return Err(format!(
+            "{}: give exactly one PATH; see lxcri image --help",
+            spec.command
+        ));
+    };
+    let path = PathBuf::from(path);
+    Ok((p, path))
+}
+
 fn validate_cmd(args: &[String], io: &mut Io<'_>) -> i32 {
     const SPEC: Spec = Spec {
         command: "lxcri image validate",
         valued: &["--media-type"],
         flags: &[],
     };
-    let p = match args::parse(&SPEC, args) {
-        Ok(p) => p,
+    let (p, path) = match parse_with_path(&SPEC, args) {
+        Ok(x) => x,
         Err(m) => return usage(io, &m),
-    };
-    let [path] = p.positionals.as_slice() else {
-        return usage(
-            io,
-            "lxcri image validate: give exactly one PATH; see lxcri image --help",
-        );
     };
     let media_type = match p.one(SPEC.command, "--media-type") {
         Ok(m) => m,
         Err(m) => return usage(io, &m),
     };
-    let path = Path::new(path);
+    let path = path.as_path();
     let input = match open_input(path, SPEC.command) {
         Ok(i) => i,
         Err(m) => return usage(io, &m),
@@ -178,16 +181,8 @@ fn validate_cmd(args: &[String], io: &mut Io<'_>) -> i32 {
                 );
                 EXIT_OK
             } else {
-                for pr in report.problems.iter() {
-                    let _ = writeln!(io.err, "{pr}");
-                }
-                let _ = writeln!(
-                    io.err,
-                    "invalid: {}: {} problem(s)",
-                    path.display(),
-                    report.problems.len()
-                );
-                EXIT_INVALID
+                let summary = format!("{}: {} problem(s)", path.display(), report.problems.len());
+                invalid(io, report.problems.iter(), &summary)
             }
         }
     }
@@ -239,16 +234,8 @@ fn validate_json(path: &Path, bytes: &[u8], media_type: Option<&str>, io: &mut I
             EXIT_OK
         }
         Err(problems) => {
-            for pr in problems.iter() {
-                let _ = writeln!(io.err, "{pr}");
-            }
-            let _ = writeln!(
-                io.err,
-                "invalid: {}: {} problem(s)",
-                path.display(),
-                problems.len()
-            );
-            EXIT_INVALID
+            let summary = format!("{}: {} problem(s)", path.display(), problems.len());
+            invalid(io, problems.iter(), &summary)
         }
     }
 }
@@ -294,17 +281,11 @@ fn inspect_cmd(args: &[String], io: &mut Io<'_>) -> i32 {
         valued: &[],
         flags: &["--json"],
     };
-    let p = match args::parse(&SPEC, args) {
-        Ok(p) => p,
+    let (p, path) = match parse_with_path(&SPEC, args) {
+        Ok(x) => x,
         Err(m) => return usage(io, &m),
     };
-    let [path] = p.positionals.as_slice() else {
-        return usage(
-            io,
-            "lxcri image inspect: give exactly one PATH; see lxcri image --help",
-        );
-    };
-    let path = Path::new(path);
+    let path = path.as_path();
     let layout = match open_input(path, SPEC.command) {
         Ok(Input::Layout(l)) => l,
         Ok(Input::Json(_)) => {
@@ -321,16 +302,12 @@ fn inspect_cmd(args: &[String], io: &mut Io<'_>) -> i32 {
     let images = match layout.images() {
         Ok(i) => i,
         Err(problems) => {
-            for pr in problems.iter() {
-                let _ = writeln!(io.err, "{pr}");
-            }
-            let _ = writeln!(
-                io.err,
-                "invalid: {}: no image could be described; run lxcri image validate {}",
+            let summary = format!(
+                "{}: no image could be described; run lxcri image validate {}",
                 path.display(),
                 path.display()
             );
-            return EXIT_INVALID;
+            return invalid(io, problems.iter(), &summary);
         }
     };
     if p.has("--json") {

@@ -1,7 +1,7 @@
 //! `lxcri layers ls | gc`: the ZFS base datasets of images and their collection.
 
 use super::args::{self, Spec};
-use super::{Io, EXIT_OK, EXIT_USAGE};
+use super::{usage, Io, EXIT_OK};
 use crate::config::Config;
 use layerfs::zfs_config::parse_size;
 use layerfs::{KeepPolicy, ZfsProvider};
@@ -29,31 +29,14 @@ Exit status: 0 ok, 2 usage, config or ZFS error (a message on stderr).
 ";
 
 pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
-    match args.first().map(String::as_str) {
-        None => {
-            let _ = io.err.write_all(HELP.as_bytes());
-            EXIT_USAGE
-        }
-        Some("-h") | Some("--help") | Some("help") => {
-            let _ = io.out.write_all(HELP.as_bytes());
-            EXIT_OK
-        }
-        Some(_) if args.iter().any(|a| a == "-h" || a == "--help") => {
-            let _ = io.out.write_all(HELP.as_bytes());
-            EXIT_OK
-        }
-        Some("ls") => ls_cmd(&args[1..], io),
-        Some("gc") => gc_cmd(&args[1..], io),
-        Some(other) => usage(
-            io,
-            &format!("lxcri layers: unknown command {other:?}; see lxcri layers --help"),
-        ),
+    if let Some(code) = super::help_or_usage(args, HELP, io) {
+        return code;
     }
-}
-
-fn usage(io: &mut Io<'_>, msg: &str) -> i32 {
-    let _ = writeln!(io.err, "{msg}");
-    EXIT_USAGE
+    match args[0].as_str() {
+        "ls" => ls_cmd(&args[1..], io),
+        "gc" => gc_cmd(&args[1..], io),
+        other => super::unknown_command("lxcri layers", other, io),
+    }
 }
 
 /// The provider of the config's `[zfs]` table; `Err` is the message for stderr.
@@ -91,16 +74,10 @@ fn ls_cmd(args: &[String], io: &mut Io<'_>) -> i32 {
         valued: &["--config"],
         flags: &["--json"],
     };
-    let parsed = match args::parse(&SPEC, args) {
+    let parsed = match args::parse_options(&SPEC, args) {
         Ok(p) => p,
         Err(e) => return usage(io, &e),
     };
-    if let Some(extra) = parsed.positionals.first() {
-        return usage(
-            io,
-            &format!("lxcri layers ls: unexpected argument {extra:?}"),
-        );
-    }
     let config = match parsed.one(SPEC.command, "--config") {
         Ok(c) => c,
         Err(e) => return usage(io, &e),
@@ -165,16 +142,10 @@ fn gc_cmd(args: &[String], io: &mut Io<'_>) -> i32 {
         valued: &["--config", "--keep", "--keep-bytes"],
         flags: &[],
     };
-    let parsed = match args::parse(&SPEC, args) {
+    let parsed = match args::parse_options(&SPEC, args) {
         Ok(p) => p,
         Err(e) => return usage(io, &e),
     };
-    if let Some(extra) = parsed.positionals.first() {
-        return usage(
-            io,
-            &format!("lxcri layers gc: unexpected argument {extra:?}"),
-        );
-    }
     let (config, keep, keep_bytes) = match (
         parsed.one(SPEC.command, "--config"),
         parsed.one(SPEC.command, "--keep"),
@@ -267,6 +238,7 @@ fn ago(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::EXIT_USAGE;
 
     #[test]
     fn sizes_and_ages() {

@@ -88,6 +88,35 @@ pub fn run(args: Vec<OsString>, io: &mut Io<'_>) -> i32 {
     }
 }
 
+/// What every `lxcri <group> <command>` does first with its `args`: with no command, `help` on
+/// stderr (exit 2); with `help` as the command or `-h`/`--help` anywhere, `help` on stdout
+/// (exit 0). `None`: go on with the command `args[0]`.
+fn help_or_usage(args: &[String], help: &str, io: &mut Io<'_>) -> Option<i32> {
+    if args.is_empty() {
+        let _ = io.err.write_all(help.as_bytes());
+        return Some(EXIT_USAGE);
+    }
+    if args[0] == "help" || args.iter().any(|a| a == "-h" || a == "--help") {
+        let _ = io.out.write_all(help.as_bytes());
+        return Some(EXIT_OK);
+    }
+    None
+}
+
+/// `msg` on stderr; exit 2.
+fn usage(io: &mut Io<'_>, msg: &str) -> i32 {
+    let _ = writeln!(io.err, "{msg}");
+    EXIT_USAGE
+}
+
+/// `<group>: unknown command "<other>"; see <group> --help` on stderr; exit 2.
+fn unknown_command(group: &str, other: &str, io: &mut Io<'_>) -> i32 {
+    usage(
+        io,
+        &format!("{group}: unknown command {other:?}; see {group} --help"),
+    )
+}
+
 /// Runs a subcommand's `run` with captured output: (exit code, stdout, stderr). For tests.
 #[cfg(test)]
 pub fn run_captured(

@@ -2,7 +2,7 @@
 //! shim runs it as a helper process when ZFS is on; see docs/architecture.md, "Image identity").
 
 use super::args::{self, Spec};
-use super::{Io, EXIT_INVALID, EXIT_OK, EXIT_USAGE};
+use super::{Io, EXIT_INVALID, EXIT_OK};
 use ctrd_identity::{IdentifyError, Identity, Request};
 use image_core::platform::Platform;
 use serde::Serialize;
@@ -44,33 +44,15 @@ const SPEC: Spec = Spec {
 };
 
 pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
-    match args.first().map(String::as_str) {
-        Some("-h") | Some("--help") | Some("help") => {
-            let _ = io.out.write_all(HELP.as_bytes());
-            EXIT_OK
-        }
-        Some(_) if args.iter().any(|a| a == "-h" || a == "--help") => {
-            let _ = io.out.write_all(HELP.as_bytes());
-            EXIT_OK
-        }
-        Some("identify") => match parse(&args[1..]) {
+    if let Some(code) = super::help_or_usage(args, HELP, io) {
+        return code;
+    }
+    match args[0].as_str() {
+        "identify" => match parse(&args[1..]) {
             Ok(req) => identify(&req, io),
-            Err(msg) => {
-                let _ = writeln!(io.err, "{msg}");
-                EXIT_USAGE
-            }
+            Err(msg) => super::usage(io, &msg),
         },
-        None => {
-            let _ = io.err.write_all(HELP.as_bytes());
-            EXIT_USAGE
-        }
-        Some(other) => {
-            let _ = writeln!(
-                io.err,
-                "lxcri rootfs: unknown command {other:?}; see lxcri rootfs --help"
-            );
-            EXIT_USAGE
-        }
+        other => super::unknown_command("lxcri rootfs", other, io),
     }
 }
 
@@ -171,25 +153,14 @@ fn identify(req: &Request, io: &mut Io<'_>) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::EXIT_USAGE;
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
     }
 
     fn run_args(v: &[&str]) -> (i32, String, String) {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = run(
-            &s(v),
-            &mut Io {
-                out: &mut out,
-                err: &mut err,
-            },
-        );
-        (
-            code,
-            String::from_utf8_lossy(&out).into_owned(),
-            String::from_utf8_lossy(&err).into_owned(),
-        )
+        crate::cli::run_captured(run, v)
     }
 
     #[test]
