@@ -515,12 +515,7 @@ fn a_shim_killed_during_create_leaves_nothing(v: ContainerdVersion) {
         vec![z.clone_of(&id)],
         "the clone exists while Create waits"
     );
-    let shim: Vec<_> = processes_mentioning(&id)
-        .into_iter()
-        .filter(|p| p.cmdline.contains("containerd-shim-lxcri-v2"))
-        .collect();
-    assert_eq!(shim.len(), 1, "{shim:?}");
-    integration::process::signal(shim[0].pid, libc::SIGKILL);
+    kill_shim_of(&id);
     let (status, _) = integration::process::wait_with_limit(&mut run, Duration::from_secs(30));
     assert!(!status.success(), "ctr run succeeded without its shim");
 
