@@ -84,6 +84,8 @@ pub struct CriNode {
     pub log_root: PathBuf,
     /// Every pod and container id created, for the last-resort cleanup in Drop.
     created: std::sync::Mutex<Vec<String>>,
+    /// Pod cgroups made for pods (removed in Drop, after the pods).
+    pod_cgroups: std::sync::Mutex<Vec<PodCgroup>>,
     /// The lxcri config file the `lxcri` handler's `ConfigPath` names.
     pub lxcri_config: PathBuf,
     /// Holds the CNI config and state and the lxcri config.
@@ -119,6 +121,7 @@ impl CriNode {
             net,
             log_root,
             created: std::sync::Mutex::new(Vec::new()),
+            pod_cgroups: std::sync::Mutex::new(Vec::new()),
             lxcri_config,
             _node_dir: node_dir,
         };
@@ -184,6 +187,27 @@ impl CriNode {
             }),
             ..Default::default()
         }
+    }
+
+    /// Makes a pod cgroup for pod config `config` as the kubelet does ([`PodCgroup`]) and sets
+    /// it as the pod's `cgroup_parent`; returns its path. It is removed when the node is
+    /// dropped, after the pods.
+    pub fn make_pod_cgroup(&self, config: &mut api::PodSandboxConfig) -> String {
+        let uid = config
+            .metadata
+            .as_ref()
+            .map(|m| m.uid.clone())
+            .unwrap_or_default();
+        let pc = PodCgroup::create(&uid);
+        let path = pc.path.clone();
+        config
+            .linux
+            .get_or_insert_with(Default::default)
+            .cgroup_parent = path.clone();
+        if let Ok(mut v) = self.pod_cgroups.lock() {
+            v.push(pc);
+        }
+        path
     }
 
     fn remember(&self, id: &str) -> String {
@@ -571,6 +595,10 @@ impl Drop for CriNode {
                 eprintln!("[harness] killed leftover process {}: {}", p.pid, p.cmdline);
             }
         }
+        // The pod cgroups, now that nothing runs in them.
+        if let Ok(mut v) = self.pod_cgroups.lock() {
+            v.clear();
+        }
     }
 }
 
@@ -746,13 +774,13 @@ impl PodCgroup {
         }
         pc
     }
+}
 
-    /// The pod cgroup's directory in hierarchy `controller` (`memory`, `cpuacct`, ...).
-    pub fn dir(&self, controller: &str) -> PathBuf {
-        Path::new("/sys/fs/cgroup")
-            .join(controller)
-            .join(self.path.trim_start_matches('/'))
-    }
+/// Pod cgroup `path`'s directory in hierarchy `controller` (`memory`, `cpuacct`, ...).
+pub fn pod_cgroup_dir(path: &str, controller: &str) -> PathBuf {
+    Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join(path.trim_start_matches('/'))
 }
 
 impl Drop for PodCgroup {
@@ -771,7 +799,23 @@ impl Drop for PodCgroup {
             collect_dirs(&top, &mut dirs);
             dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
             for d in dirs {
-                if let Err(err) = fs::remove_dir(&d) {
+                // LXC may still be releasing a container's cgroup below: retry briefly.
+                let mut last = None;
+                for _ in 0..20 {
+                    match fs::remove_dir(&d) {
+                        Ok(()) => {
+                            last = None;
+                            break;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                            last = None;
+                            break;
+                        }
+                        Err(e) => last = Some(e),
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                if let Some(err) = last {
                     eprintln!("[harness] cannot remove cgroup {}: {err}", d.display());
                 }
             }

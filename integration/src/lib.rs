@@ -39,8 +39,8 @@ mod zfs;
 pub use cni::CniNetwork;
 pub use containerd::{test_cache, Containerd, ContainerdOptions, ContainerdVersion, NAMESPACE};
 pub use cri::{
-    lxcri_shims, parse_cri_log, Cri, CriNode, PodCgroup, CRI_BUSYBOX, CRI_NAMESPACE, LXCRI_HANDLER,
-    NODE_LXCRI_CONFIG, PAUSE_IMAGE, RUNC_HANDLER,
+    lxcri_shims, parse_cri_log, pod_cgroup_dir, Cri, CriNode, PodCgroup, CRI_BUSYBOX,
+    CRI_NAMESPACE, LXCRI_HANDLER, NODE_LXCRI_CONFIG, PAUSE_IMAGE, RUNC_HANDLER,
 };
 pub use image::{busybox_archive, BUSYBOX_REF};
 pub use leaks::{leaks, wait_no_leaks};

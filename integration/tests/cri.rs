@@ -583,7 +583,11 @@ fn cgroup_dir_of(pid: i32, controller: &str) -> std::path::PathBuf {
         .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/cgroup: {e}"));
     let rel = text
         .lines()
-        .filter_map(|l| l.splitn(3, ':').nth(1).zip(l.splitn(3, ':').nth(2)))
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            parts.next();
+            parts.next().zip(parts.next())
+        })
         .find(|(ctrls, _)| ctrls.split(',').any(|c| c == controller))
         .map(|(_, path)| path.to_string())
         .unwrap_or_else(|| panic!("process {pid} has no {controller} cgroup:\n{text}"));
@@ -713,13 +717,7 @@ fn update_container_resources_on_a_running_container(n: &CriNode) {
 /// network and per-container stats.
 fn pod_sandbox_stats_from_the_pod_cgroup(n: &CriNode) {
     let mut cfg = n.pod_config("podstats", false);
-    let uid = cfg
-        .metadata
-        .as_ref()
-        .map(|m| m.uid.clone())
-        .unwrap_or_default();
-    let pod_cgroup = PodCgroup::create(&uid);
-    cfg.linux.get_or_insert_with(Default::default).cgroup_parent = pod_cgroup.path.clone();
+    let pod_cgroup = n.make_pod_cgroup(&mut cfg);
     let pod = n.run_pod(&cfg, LXCRI_HANDLER);
     let id = n.run_container(
         &pod,
@@ -738,14 +736,13 @@ fn pod_sandbox_stats_from_the_pod_cgroup(n: &CriNode) {
     let pid = container_pid(n, &id);
     let mem_dir = cgroup_dir_of(pid, "memory");
     assert!(
-        mem_dir.starts_with(pod_cgroup.dir("memory")),
-        "container {id} is in {}, not below the pod cgroup {}",
-        mem_dir.display(),
-        pod_cgroup.path
+        mem_dir.starts_with(pod_cgroup_dir(&pod_cgroup, "memory")),
+        "container {id} is in {}, not below the pod cgroup {pod_cgroup}",
+        mem_dir.display()
     );
     let sandbox_mem = cgroup_dir_of(n.sandbox_pid(&pod), "memory");
     assert!(
-        sandbox_mem.starts_with(pod_cgroup.dir("memory")),
+        sandbox_mem.starts_with(pod_cgroup_dir(&pod_cgroup, "memory")),
         "the sandbox is in {}",
         sandbox_mem.display()
     );
@@ -814,7 +811,17 @@ fn pod_sandbox_stats_from_the_pod_cgroup(n: &CriNode) {
     n.stop_container(&id, 1);
     n.remove_container(&id);
     remove_pod_and_check(n, &pod, &[&id]);
-    drop(pod_cgroup);
+    // LXC removed what it made below the pod cgroup (the kubelet then removes the pod cgroup).
+    for controller in ["memory", "cpu", "cpuset", "pids"] {
+        let dir = pod_cgroup_dir(&pod_cgroup, controller);
+        let children: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name())
+            .collect();
+        assert!(children.is_empty(), "{}: left {children:?}", dir.display());
+    }
 }
 
 /// The harness's containerd config is the documented one for the version (1.x `version = 2`,
