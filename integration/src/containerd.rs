@@ -71,6 +71,16 @@ impl ContainerdVersion {
         self.bin_dir().join("ctr")
     }
 
+    /// The config file layout this version is given: `version = 2` for 1.x, `version = 3` (the
+    /// CRI plugin split into `io.containerd.cri.v1.runtime` and `.images`) for 2.x, each in its
+    /// own native form (docs/kubernetes.md shows both).
+    pub fn config_version(self) -> u32 {
+        match self {
+            Self::V1_6 | Self::V1_7 => 2,
+            Self::V2_1 => 3,
+        }
+    }
+
     /// True when both binaries are present.
     pub fn is_installed(self) -> bool {
         self.containerd_bin().is_file() && self.ctr_bin().is_file()
@@ -94,12 +104,11 @@ pub fn test_cache() -> PathBuf {
 /// What to change from the default private configuration.
 #[derive(Debug, Clone, Default)]
 pub struct ContainerdOptions {
-    /// Keep the CRI plugin (off by default: it is slow to start and not needed by `ctr`). When
-    /// on, `restrict_oom_score_adj = true` is set, which these machines need.
+    /// Keep the CRI plugin (off by default: it is slow to start and not needed by `ctr`).
     pub cri: bool,
-    /// With `cri`: lines written inside the CRI plugin's table (`[plugins."io.containerd.grpc.v1.cri"]`,
-    /// the 1.x layout that 2.x migrates), after `restrict_oom_score_adj`: keys, then sub-tables
-    /// under their full names (see [`crate::CriNode`]).
+    /// With `cri`: the CRI plugin's tables in the version's layout
+    /// ([`ContainerdVersion::config_version`]; see [`crate::CriNode`]). Empty: only
+    /// `restrict_oom_score_adj = true`, which these machines need (a non-empty one must set it).
     pub cri_config: String,
     /// Appended verbatim to the generated config.toml (plugin sections and the like).
     pub extra_config: String,
@@ -172,9 +181,10 @@ impl Containerd {
     fn config_toml(&self) -> String {
         let base = self.dir().to_string_lossy().into_owned();
         let mut t = format!(
-            "version = 2\n\
+            "version = {}\n\
              root = \"{base}/root\"\n\
-             state = \"{base}/state\"\n"
+             state = \"{base}/state\"\n",
+            self.version.config_version()
         );
         if !self.options.cri {
             t.push_str("disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n");
@@ -185,10 +195,18 @@ impl Containerd {
              \n[plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{base}/opt\"\n"
         ));
         if self.options.cri {
-            t.push_str(
-                "\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  restrict_oom_score_adj = true\n",
-            );
-            t.push_str(&self.options.cri_config);
+            t.push('\n');
+            if self.options.cri_config.is_empty() {
+                let table = match self.version.config_version() {
+                    2 => "io.containerd.grpc.v1.cri",
+                    _ => "io.containerd.cri.v1.runtime",
+                };
+                t.push_str(&format!(
+                    "[plugins.\"{table}\"]\n  restrict_oom_score_adj = true\n"
+                ));
+            } else {
+                t.push_str(&self.options.cri_config);
+            }
             t.push('\n');
         }
         if !self.options.extra_config.is_empty() {
@@ -377,6 +395,11 @@ impl Containerd {
     /// The gRPC socket (`ctr -a`).
     pub fn socket(&self) -> &Path {
         &self.socket
+    }
+
+    /// The generated config.toml.
+    pub fn config_file(&self) -> &Path {
+        &self.config
     }
 
     /// containerd's root directory.

@@ -23,22 +23,54 @@ pub const CRI_BUSYBOX: &str = "docker.io/lxcri/busybox:latest";
 pub const LXCRI_HANDLER: &str = "lxcri";
 pub const RUNC_HANDLER: &str = "runc";
 
-/// The CRI plugin's configuration for the harness, in the 1.x layout (`version = 2` config;
-/// containerd 2.x migrates it to `io.containerd.cri.v1.runtime` / `.images`).
-pub fn cri_config(cni_conf_dir: &Path) -> String {
-    format!(
-        "  sandbox_image = \"{PAUSE_IMAGE}\"\n\
-         [plugins.\"io.containerd.grpc.v1.cri\".cni]\n  \
-           bin_dir = \"{CNI_BIN_DIR}\"\n  \
-           conf_dir = \"{}\"\n\
-         [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  \
-           default_runtime_name = \"{RUNC_HANDLER}\"\n\
-         [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.{LXCRI_HANDLER}]\n  \
-           runtime_type = \"io.containerd.lxcri.v2\"\n\
-         [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.{RUNC_HANDLER}]\n  \
-           runtime_type = \"io.containerd.runc.v2\"\n",
-        cni_conf_dir.display()
-    )
+/// The lxcri config file a node's runtime handler names with `ConfigPath`: the defaults but for
+/// `lxc_log_level`, so a test can tell the file was read (`lxc.log.level = NOTICE`).
+pub const NODE_LXCRI_CONFIG: &str = "# lxcri config of a CriNode (runtime option ConfigPath)\n\
+                                     lxc_log_level = \"NOTICE\"\n";
+
+/// The CRI plugin's configuration for the harness in containerd `v`'s own layout, the form
+/// docs/kubernetes.md shows: 1.x `version = 2` (one plugin, `io.containerd.grpc.v1.cri`), 2.x
+/// `version = 3` (`io.containerd.cri.v1.images` for the sandbox image, `io.containerd.cri.v1.runtime`
+/// for runtimes and CNI). Handlers `lxcri` (with `ConfigPath`) and `runc` (the default).
+pub fn cri_config(v: ContainerdVersion, cni_conf_dir: &Path, lxcri_config: &Path) -> String {
+    let conf_dir = cni_conf_dir.display();
+    let config_path = lxcri_config.display();
+    let (runtime, images_part, bin_dirs) = match v.config_version() {
+        2 => (
+            "io.containerd.grpc.v1.cri",
+            format!("  sandbox_image = \"{PAUSE_IMAGE}\"\n"),
+            format!("bin_dir = \"{CNI_BIN_DIR}\""),
+        ),
+        _ => (
+            "io.containerd.cri.v1.runtime",
+            String::new(),
+            format!("bin_dirs = [\"{CNI_BIN_DIR}\"]"),
+        ),
+    };
+    let mut t = String::new();
+    if v.config_version() >= 3 {
+        t.push_str(&format!(
+            "[plugins.\"io.containerd.cri.v1.images\".pinned_images]\n  \
+               sandbox = \"{PAUSE_IMAGE}\"\n\n"
+        ));
+    }
+    t.push_str(&format!(
+        "[plugins.\"{runtime}\"]\n  \
+           restrict_oom_score_adj = true\n\
+         {images_part}  \
+           [plugins.\"{runtime}\".cni]\n    \
+             {bin_dirs}\n    \
+             conf_dir = \"{conf_dir}\"\n  \
+           [plugins.\"{runtime}\".containerd]\n    \
+             default_runtime_name = \"{RUNC_HANDLER}\"\n  \
+           [plugins.\"{runtime}\".containerd.runtimes.{LXCRI_HANDLER}]\n    \
+             runtime_type = \"io.containerd.lxcri.v2\"\n    \
+             [plugins.\"{runtime}\".containerd.runtimes.{LXCRI_HANDLER}.options]\n      \
+               ConfigPath = \"{config_path}\"\n  \
+           [plugins.\"{runtime}\".containerd.runtimes.{RUNC_HANDLER}]\n    \
+             runtime_type = \"io.containerd.runc.v2\"\n"
+    ));
+    t
 }
 
 /// A node: containerd `v` with the CRI plugin, a private CNI bridge, the pause and busybox
@@ -52,21 +84,29 @@ pub struct CriNode {
     pub log_root: PathBuf,
     /// Every pod and container id created, for the last-resort cleanup in Drop.
     created: std::sync::Mutex<Vec<String>>,
-    _net_dir: tempfile::TempDir,
+    /// Pod cgroups made for pods (removed in Drop, after the pods).
+    pod_cgroups: std::sync::Mutex<Vec<PodCgroup>>,
+    /// The lxcri config file the `lxcri` handler's `ConfigPath` names.
+    pub lxcri_config: PathBuf,
+    /// Holds the CNI config and state and the lxcri config.
+    _node_dir: tempfile::TempDir,
 }
 
 impl CriNode {
     pub fn start(v: ContainerdVersion) -> CriNode {
-        let net_dir = tempfile::Builder::new()
-            .prefix("lxcri-cni-")
+        let node_dir = tempfile::Builder::new()
+            .prefix("lxcri-node-")
             .tempdir_in("/tmp")
             .unwrap_or_else(|e| panic!("cannot create a tempdir in /tmp: {e}"));
-        let net = CniNetwork::create(net_dir.path());
+        let net = CniNetwork::create(node_dir.path());
+        let lxcri_config = node_dir.path().join("lxcri.toml");
+        fs::write(&lxcri_config, NODE_LXCRI_CONFIG)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", lxcri_config.display()));
         let containerd = Containerd::start_with(
             v,
             ContainerdOptions {
                 cri: true,
-                cri_config: cri_config(net.conf_dir()),
+                cri_config: cri_config(v, net.conf_dir(), &lxcri_config),
                 ..ContainerdOptions::default()
             },
         );
@@ -81,7 +121,9 @@ impl CriNode {
             net,
             log_root,
             created: std::sync::Mutex::new(Vec::new()),
-            _net_dir: net_dir,
+            pod_cgroups: std::sync::Mutex::new(Vec::new()),
+            lxcri_config,
+            _node_dir: node_dir,
         };
         node.wait_network_ready();
         node
@@ -145,6 +187,27 @@ impl CriNode {
             }),
             ..Default::default()
         }
+    }
+
+    /// Makes a pod cgroup for pod config `config` as the kubelet does ([`PodCgroup`]) and sets
+    /// it as the pod's `cgroup_parent`; returns its path. It is removed when the node is
+    /// dropped, after the pods.
+    pub fn make_pod_cgroup(&self, config: &mut api::PodSandboxConfig) -> String {
+        let uid = config
+            .metadata
+            .as_ref()
+            .map(|m| m.uid.clone())
+            .unwrap_or_default();
+        let pc = PodCgroup::create(&uid);
+        let path = pc.path.clone();
+        config
+            .linux
+            .get_or_insert_with(Default::default)
+            .cgroup_parent = path.clone();
+        if let Ok(mut v) = self.pod_cgroups.lock() {
+            v.push(pc);
+        }
+        path
     }
 
     fn remember(&self, id: &str) -> String {
@@ -312,6 +375,80 @@ impl CriNode {
         )
     }
 
+    /// CRI `Exec`: the URL of the streaming server to run `cmd` in container `id` through
+    /// (see [`crate::StreamSession`]). With `tty`, stderr is merged into stdout (the CRI plugin
+    /// refuses both at once).
+    pub fn exec_url(&self, id: &str, cmd: &[&str], stdin: bool, tty: bool) -> String {
+        self.cri
+            .call(|mut c| {
+                let req = api::ExecRequest {
+                    container_id: id.to_string(),
+                    cmd: cmd.iter().map(|s| s.to_string()).collect(),
+                    tty,
+                    stdin,
+                    stdout: true,
+                    stderr: !tty,
+                };
+                async move { c.exec(req).await }
+            })
+            .unwrap_or_else(|e| self.fail("Exec", e))
+            .url
+    }
+
+    /// UpdateContainerResources with new Linux limits.
+    pub fn update_resources(&self, id: &str, linux: api::LinuxContainerResources) {
+        self.cri
+            .call(|mut c| {
+                let req = api::UpdateContainerResourcesRequest {
+                    container_id: id.to_string(),
+                    linux: Some(linux.clone()),
+                    ..Default::default()
+                };
+                async move { c.update_container_resources(req).await }
+            })
+            .unwrap_or_else(|e| self.fail("UpdateContainerResources", e));
+    }
+
+    /// PodSandboxStats; the error as it came (a runtime may not implement it).
+    pub fn pod_stats(&self, pod: &str) -> Result<api::PodSandboxStats, tonic::Status> {
+        self.cri
+            .call(|mut c| async move {
+                c.pod_sandbox_stats(api::PodSandboxStatsRequest {
+                    pod_sandbox_id: pod.to_string(),
+                })
+                .await
+            })
+            .map(|r| {
+                r.stats
+                    .unwrap_or_else(|| panic!("PodSandboxStats of {pod} has no stats"))
+            })
+    }
+
+    /// ListPodSandboxStats of every pod; the error as it came.
+    pub fn list_pod_stats(&self) -> Result<Vec<api::PodSandboxStats>, tonic::Status> {
+        self.cri
+            .call(|mut c| async move {
+                c.list_pod_sandbox_stats(api::ListPodSandboxStatsRequest { filter: None })
+                    .await
+            })
+            .map(|r| r.stats)
+    }
+
+    /// The CRI plugin's effective configuration (the verbose `Status`'s `config`, what
+    /// `crictl info` shows).
+    pub fn cri_config_json(&self) -> serde_json::Value {
+        let info = self
+            .cri
+            .call(|mut c| async move { c.status(api::StatusRequest { verbose: true }).await })
+            .unwrap_or_else(|e| self.fail("Status", e))
+            .info;
+        let text = info
+            .get("config")
+            .unwrap_or_else(|| panic!("the verbose Status has no config: {info:?}"));
+        serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("the verbose Status's config is not JSON ({e}): {text}"))
+    }
+
     pub fn stop_container(&self, id: &str, timeout_s: i64) {
         self.cri
             .call(|mut c| async move {
@@ -458,6 +595,10 @@ impl Drop for CriNode {
                 eprintln!("[harness] killed leftover process {}: {}", p.pid, p.cmdline);
             }
         }
+        // The pod cgroups, now that nothing runs in them.
+        if let Ok(mut v) = self.pod_cgroups.lock() {
+            v.clear();
+        }
     }
 }
 
@@ -596,4 +737,116 @@ pub fn lxcri_shims(c: &Containerd) -> Vec<crate::process::ProcInfo> {
 fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// A pod-level cgroup as the kubelet's cgroupfs driver makes it before RunPodSandbox
+/// (`/kubepods/besteffort/pod<uid>` on a node; here `/<unique>/pod<uid>`), given to the pod
+/// as `linux.cgroup_parent`: containerd puts the sandbox and every container below it and reads
+/// PodSandboxStats from it. Made in every cgroup v1 hierarchy (cpuset with its parent's cpus
+/// and mems, as libcontainer does); dropping it removes it, with whatever LXC made under the
+/// same name in the other hierarchies, once the pod is gone.
+pub struct PodCgroup {
+    /// The `cgroup_parent` path, `/<top>/pod<uid>`.
+    pub path: String,
+    top: String,
+}
+
+impl PodCgroup {
+    pub fn create(uid: &str) -> PodCgroup {
+        let top = crate::unique_id("kubepods");
+        let path = format!("/{top}/pod{uid}");
+        let pc = PodCgroup { path, top };
+        for h in v1_hierarchies() {
+            let mut dir = h.clone();
+            for part in [pc.top.as_str(), &format!("pod{uid}")] {
+                let parent = dir.clone();
+                dir.push(part);
+                fs::create_dir(&dir)
+                    .unwrap_or_else(|e| panic!("cannot create cgroup {}: {e}", dir.display()));
+                if parent.join("cpuset.cpus").exists() {
+                    for f in ["cpuset.cpus", "cpuset.mems"] {
+                        let v = fs::read_to_string(parent.join(f)).unwrap_or_default();
+                        fs::write(dir.join(f), v.trim())
+                            .unwrap_or_else(|e| panic!("cannot write {}/{f}: {e}", dir.display()));
+                    }
+                }
+            }
+        }
+        pc
+    }
+}
+
+/// Pod cgroup `path`'s directory in hierarchy `controller` (`memory`, `cpuacct`, ...).
+pub fn pod_cgroup_dir(path: &str, controller: &str) -> PathBuf {
+    Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join(path.trim_start_matches('/'))
+}
+
+impl Drop for PodCgroup {
+    fn drop(&mut self) {
+        // Every hierarchy, v2 included: LXC makes the path where the kubelet did not.
+        let Ok(entries) = fs::read_dir("/sys/fs/cgroup") else {
+            return;
+        };
+        for e in entries.flatten() {
+            let top = e.path().join(&self.top);
+            if !top.is_dir() {
+                continue;
+            }
+            // Deepest first; a cgroup directory goes with rmdir alone.
+            let mut dirs = Vec::new();
+            collect_dirs(&top, &mut dirs);
+            dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+            for d in dirs {
+                // LXC may still be releasing a container's cgroup below: retry briefly.
+                let mut last = None;
+                for _ in 0..20 {
+                    match fs::remove_dir(&d) {
+                        Ok(()) => {
+                            last = None;
+                            break;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                            last = None;
+                            break;
+                        }
+                        Err(e) => last = Some(e),
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                if let Some(err) = last {
+                    eprintln!("[harness] cannot remove cgroup {}: {err}", d.display());
+                }
+            }
+        }
+    }
+}
+
+fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
+    out.push(dir.to_path_buf());
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                collect_dirs(&e.path(), out);
+            }
+        }
+    }
+}
+
+/// The mounted cgroup v1 hierarchies (`/sys/fs/cgroup/<name>` with a `cgroup.procs`, not the
+/// v2 `unified` one, not the cpu,cpuacct symlinks).
+fn v1_hierarchies() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = fs::read_dir("/sys/fs/cgroup") {
+        for e in entries.flatten() {
+            let p = e.path();
+            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir && p.join("cgroup.procs").exists() && !p.join("cgroup.controllers").exists() {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }

@@ -33,13 +33,14 @@ mod leaks;
 pub mod process;
 mod pty;
 mod scenario;
+pub mod stream;
 mod zfs;
 
 pub use cni::CniNetwork;
 pub use containerd::{test_cache, Containerd, ContainerdOptions, ContainerdVersion, NAMESPACE};
 pub use cri::{
-    lxcri_shims, parse_cri_log, Cri, CriNode, CRI_BUSYBOX, CRI_NAMESPACE, LXCRI_HANDLER,
-    PAUSE_IMAGE, RUNC_HANDLER,
+    lxcri_shims, parse_cri_log, pod_cgroup_dir, Cri, CriNode, PodCgroup, CRI_BUSYBOX,
+    CRI_NAMESPACE, LXCRI_HANDLER, NODE_LXCRI_CONFIG, PAUSE_IMAGE, RUNC_HANDLER,
 };
 pub use image::{busybox_archive, BUSYBOX_REF};
 pub use leaks::{leaks, remove_leftovers, wait_no_leaks};
@@ -48,6 +49,7 @@ pub use scenario::{
     assert_clean, assert_exit, ctr_run_d, ctr_run_rm, kill_shim_of, run_with_busybox, stderr,
     stdout, wait_until, Events, Running, LXCRI_RUNTIME,
 };
+pub use stream::{StreamOutput, StreamSession, V4_PROTOCOL};
 pub use zfs::ZfsPool;
 
 use std::path::PathBuf;

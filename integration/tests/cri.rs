@@ -3,6 +3,7 @@
 //! `io.containerd.lxcri.v2`, with real CNI plugins on a private bridge and our pause image as the
 //! sandbox image. Each scenario ends with the pod removed and nothing of it left on the host.
 
+use integration::stream::{STDIN, STDOUT};
 use integration::*;
 use k8s_cri::v1 as api;
 use std::path::Path;
@@ -23,6 +24,11 @@ per_containerd_version!(
     container_stats_have_real_numbers,
     container_log_is_in_cri_format,
     shared_process_namespace_shows_siblings,
+    streaming_exec_over_websocket,
+    streaming_exec_with_a_terminal,
+    update_container_resources_on_a_running_container,
+    pod_sandbox_stats_from_the_pod_cgroup,
+    cri_config_is_the_documented_form,
 );
 
 /// A pod's network namespace path (from the sandbox's runtime spec in the verbose status).
@@ -443,4 +449,427 @@ fn shared_process_namespace_shows_siblings(n: &CriNode) {
         n.remove_container(id);
     }
     remove_pod_and_check(n, &pod, &[&a, &b]);
+}
+
+/// A container that sleeps until stopped, for exec and updates.
+fn run_sleeper(n: &CriNode, pod: &str, cfg: &api::PodSandboxConfig, name: &str) -> String {
+    let id = n.run_container(
+        pod,
+        cfg,
+        name,
+        &["/bin/sh", "-c", "touch /tmp/ready; exec sleep 100000"],
+    );
+    wait_for_file(n, &id, "/tmp/ready");
+    id
+}
+
+/// `kubectl exec` without a terminal: CRI Exec gives the streaming server's URL, and a
+/// WebSocket client speaking `v4.channel.k8s.io` (what the API server speaks to it) gets stdout
+/// and stderr on their channels and the exit status as a JSON Status on channel 3; stdin goes in
+/// on channel 0.
+fn streaming_exec_over_websocket(n: &CriNode) {
+    let cfg = n.pod_config("stream", false);
+    let pod = n.run_pod(&cfg, LXCRI_HANDLER);
+    let id = run_sleeper(n, &pod, &cfg, "shell");
+
+    // A failing command: its streams apart, the exit code in the status.
+    let url = n.exec_url(
+        &id,
+        &["/bin/sh", "-c", "echo out; echo err >&2; exit 3"],
+        false,
+        false,
+    );
+    assert!(url.starts_with("http://"), "Exec URL {url}");
+    let out = StreamSession::connect(&url)
+        .and_then(|s| s.finish(Duration::from_secs(30)))
+        .unwrap_or_else(|e| panic!("{}: exec: {e}", n.containerd.version()));
+    assert_eq!(
+        (out.stdout.as_str(), out.stderr.as_str()),
+        ("out\n", "err\n")
+    );
+    assert_eq!(out.status["status"], "Failure", "{:?}", out.status);
+    assert_eq!(out.status["reason"], "NonZeroExitCode", "{:?}", out.status);
+    assert_eq!(
+        out.status["details"]["causes"][0],
+        serde_json::json!({"reason": "ExitCode", "message": "3"}),
+        "{:?}",
+        out.status
+    );
+    assert_eq!(out.exit_code(), Some(3));
+
+    // A successful one, run in the container (its hostname is the pod's).
+    let url = n.exec_url(&id, &["/bin/sh", "-c", "echo $(hostname) ok"], false, false);
+    let out = StreamSession::connect(&url)
+        .and_then(|s| s.finish(Duration::from_secs(30)))
+        .unwrap_or_else(|e| panic!("exec: {e}"));
+    assert_eq!(out.stdout, "stream ok\n");
+    assert_eq!(out.stderr, "");
+    assert_eq!(out.status["status"], "Success", "{:?}", out.status);
+    assert_eq!(out.exit_code(), Some(0));
+
+    // stdin: v4 cannot close it, so the command reads a known amount (one line).
+    let url = n.exec_url(
+        &id,
+        &["/bin/sh", "-c", "head -n1 | tr a-z A-Z; exit 4"],
+        true,
+        false,
+    );
+    let mut s = StreamSession::connect(&url).unwrap_or_else(|e| panic!("exec: {e}"));
+    s.send(STDIN, b"hello through stdin\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = s
+        .finish(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("exec with stdin: {e}"));
+    assert_eq!(out.stdout, "HELLO THROUGH STDIN\n");
+    assert_eq!(out.exit_code(), Some(4), "{:?}", out.status);
+
+    // The container runs on; nothing of the execs is left in it.
+    let s = n.container_status(&id);
+    assert_eq!(state(&s), api::ContainerState::ContainerRunning, "{s:?}");
+    let (ps, _, _) = n.exec_sync(&id, &["ps", "-o", "args"], 10);
+    assert!(
+        !ps.contains("head") && !ps.contains("hostname"),
+        "exec processes left:\n{ps}"
+    );
+
+    n.stop_container(&id, 1);
+    n.remove_container(&id);
+    remove_pod_and_check(n, &pod, &[&id]);
+}
+
+/// `kubectl exec -it`: a terminal (stdout only, stderr merged), stdin through it, and a resize
+/// on channel 4 reaching the process's terminal (`stty size`).
+fn streaming_exec_with_a_terminal(n: &CriNode) {
+    let cfg = n.pod_config("tty", false);
+    let pod = n.run_pod(&cfg, LXCRI_HANDLER);
+    let id = run_sleeper(n, &pod, &cfg, "shell");
+
+    let script = "[ -t 0 ] && echo is-a-tty; read line; echo got:$line; \
+                  i=0; while [ \"$(stty size)\" != '45 123' ] && [ $i -lt 100 ]; do \
+                  sleep 0.1; i=$((i+1)); done; echo size:$(stty size); echo to-stderr >&2; exit 5";
+    let url = n.exec_url(&id, &["/bin/sh", "-c", script], true, true);
+    let mut s = StreamSession::connect(&url).unwrap_or_else(|e| panic!("exec -t: {e}"));
+    s.wait_for(STDOUT, "is-a-tty", Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}"));
+    s.resize(123, 45).unwrap_or_else(|e| panic!("{e}"));
+    s.send(STDIN, b"typed\r").unwrap_or_else(|e| panic!("{e}"));
+    let out = s
+        .finish(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("exec -t: {e}"));
+    assert!(out.stdout.contains("got:typed"), "{:?}", out.stdout);
+    assert!(
+        out.stdout.contains("size:45 123"),
+        "the resize did not reach the terminal: {:?}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("to-stderr"),
+        "a terminal carries stderr too: {:?}",
+        out.stdout
+    );
+    assert_eq!(out.stderr, "", "no stderr channel with a terminal");
+    assert_eq!(out.exit_code(), Some(5), "{:?}", out.status);
+
+    let s = n.container_status(&id);
+    assert_eq!(state(&s), api::ContainerState::ContainerRunning, "{s:?}");
+    n.stop_container(&id, 1);
+    n.remove_container(&id);
+    remove_pod_and_check(n, &pod, &[&id]);
+}
+
+/// The cgroup v1 directory of `controller` that process `pid` is in.
+fn cgroup_dir_of(pid: i32, controller: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/cgroup: {e}"));
+    let rel = text
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            parts.next();
+            parts.next().zip(parts.next())
+        })
+        .find(|(ctrls, _)| ctrls.split(',').any(|c| c == controller))
+        .map(|(_, path)| path.to_string())
+        .unwrap_or_else(|| panic!("process {pid} has no {controller} cgroup:\n{text}"));
+    Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join(rel.trim_start_matches('/'))
+}
+
+fn read_num(dir: &Path, file: &str) -> i64 {
+    let p = dir.join(file);
+    let text =
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
+    text.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{}: {text:?}: {e}", p.display()))
+}
+
+/// The pid of a container's init (the verbose ContainerStatus info).
+fn container_pid(n: &CriNode, id: &str) -> i32 {
+    let info = n
+        .cri
+        .call(|mut c| async move {
+            c.container_status(api::ContainerStatusRequest {
+                container_id: id.to_string(),
+                verbose: true,
+            })
+            .await
+        })
+        .unwrap_or_else(|e| panic!("ContainerStatus {id}: {}", e.message()))
+        .info;
+    let text = info.get("info").cloned().unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("container {id}: verbose info is not JSON ({e}): {text}"));
+    v["pid"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("container {id}: no pid in the verbose info: {text}")) as i32
+}
+
+/// In-place resize (UpdateContainerResources) of a running container: the new memory limit
+/// and CPU quota, period and shares land in its cgroup v1 files on the host, ContainerStatus
+/// reports them, and the container runs on.
+fn update_container_resources_on_a_running_container(n: &CriNode) {
+    const MIB: i64 = 1 << 20;
+    let cfg = n.pod_config("resize", false);
+    let pod = n.run_pod(&cfg, LXCRI_HANDLER);
+    let mut config = n.container_config(
+        "app",
+        &["/bin/sh", "-c", "touch /tmp/ready; exec sleep 100000"],
+    );
+    let first = api::LinuxContainerResources {
+        cpu_period: 100_000,
+        cpu_quota: 50_000,
+        cpu_shares: 256,
+        memory_limit_in_bytes: 64 * MIB,
+        ..Default::default()
+    };
+    config.linux.get_or_insert_with(Default::default).resources = Some(first.clone());
+    let id = n.create_container_with(&pod, &cfg, config);
+    n.start_container(&id);
+    wait_for_file(n, &id, "/tmp/ready");
+
+    let pid = container_pid(n, &id);
+    let mem = cgroup_dir_of(pid, "memory");
+    let cpu = cgroup_dir_of(pid, "cpu");
+    assert!(
+        mem.to_string_lossy().contains(&id),
+        "container {id} is not in a cgroup of its own: {}",
+        mem.display()
+    );
+    let files = |mem: &Path, cpu: &Path| {
+        (
+            read_num(mem, "memory.limit_in_bytes"),
+            read_num(cpu, "cpu.cfs_quota_us"),
+            read_num(cpu, "cpu.cfs_period_us"),
+            read_num(cpu, "cpu.shares"),
+        )
+    };
+    assert_eq!(
+        files(&mem, &cpu),
+        (64 * MIB, 50_000, 100_000, 256),
+        "limits at creation"
+    );
+
+    let second = api::LinuxContainerResources {
+        cpu_period: 50_000,
+        cpu_quota: 20_000,
+        cpu_shares: 512,
+        memory_limit_in_bytes: 96 * MIB,
+        ..Default::default()
+    };
+    n.update_resources(&id, second);
+    assert_eq!(
+        files(&mem, &cpu),
+        (96 * MIB, 20_000, 50_000, 512),
+        "limits after UpdateContainerResources"
+    );
+    let s = n.container_status(&id);
+    assert_eq!(state(&s), api::ContainerState::ContainerRunning, "{s:?}");
+    let linux = s
+        .resources
+        .as_ref()
+        .and_then(|r| r.linux.as_ref())
+        .unwrap_or_else(|| panic!("ContainerStatus has no resources: {s:?}"));
+    assert_eq!(
+        (
+            linux.memory_limit_in_bytes,
+            linux.cpu_quota,
+            linux.cpu_period,
+            linux.cpu_shares
+        ),
+        (96 * MIB, 20_000, 50_000, 512),
+        "{linux:?}"
+    );
+    // Same process, same cgroup, and the container still answers.
+    assert_eq!(container_pid(n, &id), pid);
+    assert_eq!(cgroup_dir_of(pid, "memory"), mem);
+    let (out, _, code) = n.exec_sync(&id, &["echo", "alive"], 10);
+    assert_eq!((out.as_str(), code), ("alive\n", 0));
+
+    n.stop_container(&id, 1);
+    n.remove_container(&id);
+    remove_pod_and_check(n, &pod, &[&id]);
+}
+
+/// A pod with a kubelet-made pod cgroup (`cgroup_parent`): its sandbox and containers run
+/// below it, and PodSandboxStats / ListPodSandboxStats report its CPU time, memory, processes,
+/// network and per-container stats.
+fn pod_sandbox_stats_from_the_pod_cgroup(n: &CriNode) {
+    let mut cfg = n.pod_config("podstats", false);
+    let pod_cgroup = n.make_pod_cgroup(&mut cfg);
+    let pod = n.run_pod(&cfg, LXCRI_HANDLER);
+    let id = n.run_container(
+        &pod,
+        &cfg,
+        "busy",
+        &[
+            "/bin/sh",
+            "-c",
+            "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; \
+             head -c 8000000 /dev/zero > /dev/shm/fill; touch /tmp/done; sleep 1000",
+        ],
+    );
+    wait_for_file(n, &id, "/tmp/done");
+
+    // The container is below the pod's cgroup, as the kubelet expects.
+    let pid = container_pid(n, &id);
+    let mem_dir = cgroup_dir_of(pid, "memory");
+    assert!(
+        mem_dir.starts_with(pod_cgroup_dir(&pod_cgroup, "memory")),
+        "container {id} is in {}, not below the pod cgroup {pod_cgroup}",
+        mem_dir.display()
+    );
+    let sandbox_mem = cgroup_dir_of(n.sandbox_pid(&pod), "memory");
+    assert!(
+        sandbox_mem.starts_with(pod_cgroup_dir(&pod_cgroup, "memory")),
+        "the sandbox is in {}",
+        sandbox_mem.display()
+    );
+
+    let check = |st: &api::PodSandboxStats, how: &str| {
+        assert_eq!(
+            st.attributes.as_ref().map(|a| a.id.as_str()),
+            Some(pod.as_str()),
+            "{how}"
+        );
+        let linux = st
+            .linux
+            .as_ref()
+            .unwrap_or_else(|| panic!("{how}: no linux stats: {st:?}"));
+        let cpu = linux
+            .cpu
+            .as_ref()
+            .and_then(|c| c.usage_core_nano_seconds.as_ref())
+            .map_or(0, |v| v.value);
+        assert!(
+            cpu > 10_000_000,
+            "{how}: pod CPU {cpu} ns after 100000 shell iterations: {st:?}"
+        );
+        let ws = linux
+            .memory
+            .as_ref()
+            .and_then(|m| m.working_set_bytes.as_ref())
+            .map_or(0, |v| v.value);
+        assert!(
+            ws > 1_000_000 && ws < 1_000_000_000,
+            "{how}: pod working set {ws}: {st:?}"
+        );
+        let procs = linux
+            .process
+            .as_ref()
+            .and_then(|p| p.process_count.as_ref())
+            .map_or(0, |v| v.value);
+        assert!(procs >= 1, "{how}: process count {procs}: {st:?}");
+        let iface = linux
+            .network
+            .as_ref()
+            .and_then(|nw| nw.default_interface.as_ref())
+            .unwrap_or_else(|| panic!("{how}: no network stats: {st:?}"));
+        assert_eq!(iface.name, "eth0", "{how}");
+        let ids: Vec<&str> = linux
+            .containers
+            .iter()
+            .filter_map(|c| c.attributes.as_ref().map(|a| a.id.as_str()))
+            .collect();
+        assert_eq!(ids, vec![id.as_str()], "{how}: container stats");
+    };
+    let st = n
+        .pod_stats(&pod)
+        .unwrap_or_else(|e| panic!("{}: PodSandboxStats: {e:?}", n.containerd.version()));
+    check(&st, "PodSandboxStats");
+    let all = n
+        .list_pod_stats()
+        .unwrap_or_else(|e| panic!("ListPodSandboxStats: {e:?}"));
+    let ours: Vec<_> = all
+        .iter()
+        .filter(|s| s.attributes.as_ref().is_some_and(|a| a.id == pod))
+        .collect();
+    assert_eq!(ours.len(), 1, "ListPodSandboxStats: {all:?}");
+    check(ours[0], "ListPodSandboxStats");
+
+    n.stop_container(&id, 1);
+    n.remove_container(&id);
+    remove_pod_and_check(n, &pod, &[&id]);
+    // LXC removed what it made below the pod cgroup (the kubelet then removes the pod cgroup).
+    for controller in ["memory", "cpu", "cpuset", "pids"] {
+        let dir = pod_cgroup_dir(&pod_cgroup, controller);
+        let children: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name())
+            .collect();
+        assert!(children.is_empty(), "{}: left {children:?}", dir.display());
+    }
+}
+
+/// The harness's containerd config is the documented one for the version (1.x `version = 2`,
+/// 2.x `version = 3` with `io.containerd.cri.v1.runtime` / `.images`), containerd takes it as
+/// such (the handler, its ConfigPath and the sandbox image in its effective config), and the
+/// shim reads the file ConfigPath names (its `lxc_log_level` is in the container's LXC config).
+fn cri_config_is_the_documented_form(n: &CriNode) {
+    let v = n.containerd.version();
+    let file = std::fs::read_to_string(n.containerd.config_file()).unwrap();
+    let version_line = format!("version = {}\n", v.config_version());
+    assert!(file.starts_with(&version_line), "{v}:\n{file}");
+    let runtime_table = match v.config_version() {
+        2 => "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.lxcri]",
+        _ => "[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.lxcri]",
+    };
+    assert!(file.contains(runtime_table), "{v}:\n{file}");
+
+    let config = n.cri_config_json();
+    let lxcri = &config["containerd"]["runtimes"][LXCRI_HANDLER];
+    assert_eq!(lxcri["runtimeType"], "io.containerd.lxcri.v2", "{lxcri}");
+    assert_eq!(
+        lxcri["options"]["ConfigPath"],
+        n.lxcri_config.to_string_lossy().as_ref(),
+        "{lxcri}"
+    );
+    // 2.x's verbose Status shows the runtime half only; there the pinned sandbox image is
+    // proven by RunPodSandbox below (the default, registry.k8s.io/pause, cannot be pulled here).
+    if v.config_version() == 2 {
+        assert_eq!(config["sandboxImage"], PAUSE_IMAGE, "{v}: {config}");
+    }
+
+    let cfg = n.pod_config("conf", false);
+    let pod = n.run_pod(&cfg, LXCRI_HANDLER);
+    let id = run_sleeper(n, &pod, &cfg, "c");
+    let lxc_config = Path::new("/run/lxcri")
+        .join(CRI_NAMESPACE)
+        .join(&id)
+        .join("config");
+    let text = std::fs::read_to_string(&lxc_config)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", lxc_config.display()));
+    assert!(
+        text.lines()
+            .any(|l| l.replace(' ', "") == "lxc.log.level=NOTICE"),
+        "{}: the shim did not use {} (NODE_LXCRI_CONFIG):\n{text}",
+        lxc_config.display(),
+        n.lxcri_config.display()
+    );
+    n.stop_container(&id, 1);
+    n.remove_container(&id);
+    remove_pod_and_check(n, &pod, &[&id]);
 }

@@ -362,14 +362,15 @@ fn update_stats_and_pause_over_the_task_api() {
         assert_eq!(read("cpu", "cpu.cfs_quota_us"), "20000");
     }
     assert_eq!(read("pids", "pids.max"), "40");
-    // Resources that cannot change on a running container are refused, naming them.
+    // Resources that cannot change on a running container are refused, naming them (device
+    // rules are not: CRI resends them with every update; the CRI test covers that).
     let bad = Any {
-        value: serde_json::to_vec(&json!({"devices": [{"allow": true}]})).unwrap(),
+        value: serde_json::to_vec(&json!({"network": {"classID": 1}})).unwrap(),
         ..Default::default()
     };
     let err = shim.update(&id, bad).unwrap_err();
     assert!(
-        format!("{err:?}").contains("only memory, cpu and pids"),
+        format!("{err:?}").contains("network and RDMA limits cannot be updated"),
         "{err:?}"
     );
 

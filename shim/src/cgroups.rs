@@ -247,14 +247,66 @@ fn metrics_v2(d: &Path) -> v2::Metrics {
     m
 }
 
+/// Readies the legacy cpuset controller for a container cgroup `dir` (`/a/b/leaf`, from
+/// `lxc.cgroup.dir.container`) whose parents someone else made, the kubelet's pod cgroup
+/// `/kubepods/.../pod<uid>` above all. LXC initialises cpuset only in the first level of the
+/// path and relies on `cgroup.clone_children` for the levels below; a parent made without it
+/// (libcontainer copies cpus and mems but leaves clone_children 0) gives the cgroups LXC makes
+/// below it empty `cpuset.cpus`/`cpuset.mems`, which no process can enter (ENOSPC). So in the
+/// deepest existing parent: cpus and mems copied from its own parent where empty, then
+/// clone_children on, what LXC itself does to the first level. No-op on v2 and when no parent
+/// below the root exists.
+pub fn prepare_cpuset_parents(dir: &str) -> Result<(), String> {
+    match cpuset_v1_root() {
+        Some(root) => prepare_cpuset_parents_in(&root, dir),
+        None => Ok(()),
+    }
+}
+
+/// The mounted cgroup v1 hierarchy with the cpuset controller.
+fn cpuset_v1_root() -> Option<PathBuf> {
+    std::fs::read_dir("/sys/fs/cgroup")
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("cpuset.cpus").is_file() && !p.join("cgroup.controllers").exists())
+}
+
+fn prepare_cpuset_parents_in(root: &Path, dir: &str) -> Result<(), String> {
+    let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    let Some((_leaf, parents)) = parts.split_last() else {
+        return Ok(());
+    };
+    let mut cur = root.to_path_buf();
+    for part in parents {
+        let next = cur.join(part);
+        if !next.is_dir() {
+            break;
+        }
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            if read(&next, file).unwrap_or_default().is_empty() {
+                let value = read(&cur, file).unwrap_or_default();
+                write(&next, file, value)?;
+            }
+        }
+        cur = next;
+    }
+    if cur != root && read(&cur, "cgroup.clone_children").as_deref() != Some("1") {
+        write(&cur, "cgroup.clone_children", 1)?;
+    }
+    Ok(())
+}
+
 fn write(dir: &Path, file: &str, value: impl ToString) -> Result<(), String> {
     let path = dir.join(file);
     std::fs::write(&path, value.to_string())
         .map_err(|e| format!("writing {} to {}: {e}", value.to_string(), path.display()))
 }
 
-/// Applies new limits (`ctr task update`) to the running container's cgroup: memory, cpu
-/// (shares/weight, quota and period, cpuset) and pids. Other resources are an error naming them.
+/// Applies new limits (`ctr task update`, CRI UpdateContainerResources) to the running
+/// container's cgroup: memory, cpu (shares/weight, quota and period, cpuset) and pids. Device
+/// rules and hugepage limits are left as they are (see [`not_updated`]); network and RDMA limits
+/// are an error naming them.
 pub fn update(pid: i32, r: &LinuxResources) -> Result<(), String> {
     let dirs = host::cgroup_dirs(pid);
     if dirs.is_empty() {
@@ -265,8 +317,18 @@ pub fn update(pid: i32, r: &LinuxResources) -> Result<(), String> {
 
 /// The fields of an update that [`update`] does not apply (it applies the rest): named so the
 /// shim can log them instead of dropping them silently.
+///
+/// containerd's CRI plugin sends the container's whole `linux.resources` with every
+/// UpdateContainerResources, device rules and hugepage limits included, though the CRI cannot
+/// change either: they are not applied (as runc's `update` does not), not refused.
 pub fn not_updated(r: &LinuxResources) -> Vec<&'static str> {
     let mut out = Vec::new();
+    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        out.push("devices");
+    }
+    if r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()) {
+        out.push("hugepageLimits");
+    }
     if r.block_io().is_some() {
         out.push("blockIO");
     }
@@ -275,7 +337,6 @@ pub fn not_updated(r: &LinuxResources) -> Vec<&'static str> {
     }
     if let Some(m) = r.memory() {
         for (set, name) in [
-            (m.swap().is_some(), "memory.swap"),
             (m.kernel().is_some(), "memory.kernel"),
             (m.kernel_tcp().is_some(), "memory.kernelTCP"),
             (m.swappiness().is_some(), "memory.swappiness"),
@@ -294,36 +355,87 @@ pub fn not_updated(r: &LinuxResources) -> Vec<&'static str> {
     out
 }
 
+/// cgroup v1's memory limit and memory+swap limit: the kernel keeps the limit at most the
+/// memory+swap limit at every step, so when the new memory+swap limit is above the current memory
+/// limit it goes first (raising both), else the memory limit does (lowering both).
+fn update_v1_memory_and_swap(
+    need: &dyn Fn(&str) -> Result<PathBuf, String>,
+    limit: Option<i64>,
+    swap: Option<i64>,
+) -> Result<(), String> {
+    const LIMIT: &str = "memory.limit_in_bytes";
+    const MEMSW: &str = "memory.memsw.limit_in_bytes";
+    let swap_first = match (limit, swap) {
+        (Some(_), Some(sw)) => {
+            let current: i64 = read(&need(LIMIT)?, LIMIT)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(i64::MAX);
+            sw < 0 || current < sw
+        }
+        _ => false,
+    };
+    let set_swap = |sw: i64| match need(MEMSW) {
+        Ok(d) => write(&d, MEMSW, sw),
+        Err(e) => Err(format!(
+            "{e} (swap accounting is off: boot with swapaccount=1, or give no swap limit)"
+        )),
+    };
+    if swap_first {
+        if let Some(sw) = swap {
+            set_swap(sw)?;
+        }
+    }
+    if let Some(l) = limit {
+        write(&need(LIMIT)?, LIMIT, l)?;
+    }
+    if !swap_first {
+        if let Some(sw) = swap {
+            set_swap(sw)?;
+        }
+    }
+    Ok(())
+}
+
 /// [`update`] on the container's cgroup directories (`v2`: the unified hierarchy's files).
 fn update_dirs(dirs: &[PathBuf], v2: bool, r: &LinuxResources) -> Result<(), String> {
     let need = |file: &str| {
         dir_with(dirs, file).ok_or_else(|| format!("the container's cgroup has no {file}"))
     };
-    if r.devices().as_ref().is_some_and(|d| !d.is_empty())
-        || r.hugepage_limits().is_some()
-        || r.network().is_some()
-        || r.rdma().is_some()
-    {
+    if r.network().is_some() || r.rdma().is_some() {
         return Err(
-            "only memory, cpu and pids limits can be updated on a running container".into(),
+            "network and RDMA limits cannot be updated on a running container (memory, cpu \
+             and pids can)"
+                .into(),
         );
     }
     if let Some(mem) = r.memory() {
-        if let Some(limit) = mem.limit() {
-            if v2 {
+        if v2 {
+            if let Some(limit) = mem.limit() {
                 let value = if limit < 0 {
                     "max".to_string()
                 } else {
                     limit.to_string()
                 };
                 write(&need("memory.max")?, "memory.max", value)?;
-            } else {
-                write(
-                    &need("memory.limit_in_bytes")?,
-                    "memory.limit_in_bytes",
-                    limit,
-                )?;
             }
+            if let Some(swap) = mem.swap() {
+                // OCI's swap is memory+swap; v2's memory.swap.max is swap alone.
+                let value = match (swap, mem.limit()) {
+                    (s, _) if s < 0 => "max".to_string(),
+                    (0, _) => "0".to_string(),
+                    (s, Some(l)) if l < 0 => s.to_string(),
+                    (s, Some(l)) if l > 0 && s >= l => (s - l).to_string(),
+                    (s, l) => {
+                        return Err(format!(
+                            "swap (memory+swap) {s} cannot be converted to cgroup v2 with memory \
+                             limit {l:?}: give a memory limit, and a swap at least as large"
+                        ))
+                    }
+                };
+                write(&need("memory.swap.max")?, "memory.swap.max", value)?;
+            }
+        } else {
+            update_v1_memory_and_swap(&need, mem.limit(), mem.swap())?;
         }
         if let Some(res) = mem.reservation() {
             if v2 {
@@ -507,12 +619,7 @@ mod tests {
         );
         assert_eq!(
             not_updated(&r),
-            vec![
-                "blockIO",
-                "memory.swap",
-                "memory.swappiness",
-                "cpu.realtime"
-            ]
+            vec!["blockIO", "memory.swappiness", "cpu.realtime"]
         );
         assert!(not_updated(&resources(r#"{"memory": {"limit": 1}}"#)).is_empty());
     }
@@ -523,7 +630,100 @@ mod tests {
         let dirs = vec![d.path().to_path_buf()];
         let e = update_dirs(&dirs, true, &resources(r#"{"pids": {"limit": 5}}"#)).unwrap_err();
         assert!(e.contains("pids.max"), "{e}");
-        let e = update_dirs(&dirs, true, &resources(r#"{"hugepageLimits": []}"#)).unwrap_err();
-        assert!(e.contains("only memory, cpu and pids"), "{e}");
+        let e = update_dirs(&dirs, true, &resources(r#"{"network": {"classID": 1}}"#)).unwrap_err();
+        assert!(e.contains("network and RDMA"), "{e}");
+    }
+
+    #[test]
+    fn cpuset_parents_made_by_a_kubelet_get_clone_children() {
+        let root = fixture(&[
+            ("cpuset.cpus", "0-3\n"),
+            ("cpuset.mems", "0\n"),
+            ("cgroup.clone_children", "0\n"),
+        ]);
+        // kubepods: initialised, no clone_children; pod: made but empty (the kernel's state
+        // of a new cpuset cgroup).
+        let kubepods = root.path().join("kubepods");
+        let pod = kubepods.join("pod1");
+        std::fs::create_dir_all(&pod).unwrap();
+        for (d, cpus, mems) in [(&kubepods, "0-3", "0"), (&pod, "", "")] {
+            std::fs::write(d.join("cpuset.cpus"), cpus).unwrap();
+            std::fs::write(d.join("cpuset.mems"), mems).unwrap();
+            std::fs::write(d.join("cgroup.clone_children"), "0").unwrap();
+        }
+        prepare_cpuset_parents_in(root.path(), "/kubepods/pod1/abc/ctr").unwrap();
+        let get = |d: &Path, f: &str| read(d, f).unwrap();
+        assert_eq!(get(&pod, "cpuset.cpus"), "0-3");
+        assert_eq!(get(&pod, "cpuset.mems"), "0");
+        assert_eq!(get(&pod, "cgroup.clone_children"), "1");
+        assert_eq!(
+            get(&kubepods, "cgroup.clone_children"),
+            "0",
+            "only the deepest"
+        );
+        assert_eq!(get(root.path(), "cgroup.clone_children"), "0");
+
+        // No parent below the root exists: nothing is written.
+        let fresh = fixture(&[("cpuset.cpus", "0-3"), ("cgroup.clone_children", "0")]);
+        prepare_cpuset_parents_in(fresh.path(), "/k8s.io/ctr").unwrap();
+        assert_eq!(read(fresh.path(), "cgroup.clone_children").unwrap(), "0");
+        prepare_cpuset_parents_in(fresh.path(), "ctr").unwrap();
+    }
+
+    #[test]
+    fn v1_swap_goes_first_when_raising_and_last_when_lowering() {
+        // A fixture cannot enforce limit <= memsw: record the order of the writes instead.
+        let d = fixture(&[
+            ("memory.limit_in_bytes", "67108864"),
+            ("memory.memsw.limit_in_bytes", "67108864"),
+        ]);
+        let dir = d.path().to_path_buf();
+        let order = std::cell::RefCell::new(Vec::new());
+        let need = |f: &str| {
+            order.borrow_mut().push(f.to_string());
+            Ok(dir.clone())
+        };
+        update_v1_memory_and_swap(&need, Some(100663296), Some(100663296)).unwrap();
+        assert_eq!(file(&d, "memory.limit_in_bytes"), "100663296");
+        assert_eq!(file(&d, "memory.memsw.limit_in_bytes"), "100663296");
+        // The first lookup reads the current limit; then the writes in their order.
+        assert_eq!(
+            order.borrow()[1..],
+            ["memory.memsw.limit_in_bytes", "memory.limit_in_bytes"]
+        );
+        order.borrow_mut().clear();
+        update_v1_memory_and_swap(&need, Some(33554432), Some(33554432)).unwrap();
+        assert_eq!(
+            order.borrow()[1..],
+            ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
+        );
+        assert_eq!(file(&d, "memory.memsw.limit_in_bytes"), "33554432");
+        // Without swap accounting a swap limit is an error that says so.
+        let no_memsw = |f: &str| {
+            if f.contains("memsw") {
+                Err(format!("the container's cgroup has no {f}"))
+            } else {
+                Ok(dir.clone())
+            }
+        };
+        let e = update_v1_memory_and_swap(&no_memsw, None, Some(1)).unwrap_err();
+        assert!(e.contains("swapaccount=1"), "{e}");
+    }
+
+    #[test]
+    fn cri_updates_carry_device_rules_that_are_left_alone() {
+        // What containerd's CRI plugin sends: the whole resources, device rules included.
+        let d = fixture(&[("memory.limit_in_bytes", "0")]);
+        let dirs = vec![d.path().to_path_buf()];
+        let r = resources(
+            r#"{"devices": [{"allow": false, "access": "rwm"}], "hugepageLimits": [],
+                "memory": {"limit": 100663296}}"#,
+        );
+        update_dirs(&dirs, false, &r).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("memory.limit_in_bytes")).unwrap(),
+            "100663296"
+        );
+        assert_eq!(not_updated(&r), vec!["devices"]);
     }
 }

@@ -989,7 +989,7 @@ impl Task for Service {
         let ignored = crate::cgroups::not_updated(&resources);
         if !ignored.is_empty() {
             warn!(
-                "update {}: not applied (lxcri updates memory limit/reservation, cpu shares/quota/period/cpuset and pids only): {}",
+                "update {}: not applied (lxcri updates memory limit/reservation/swap, cpu shares/quota/period/cpuset and pids only): {}",
                 req.id,
                 ignored.join(", ")
             );
