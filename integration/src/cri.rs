@@ -303,14 +303,13 @@ impl CriNode {
     }
 
     pub fn start_container(&self, id: &str) {
-        self.cri
-            .call(|mut c| async move {
-                c.start_container(api::StartContainerRequest {
-                    container_id: id.to_string(),
-                })
-                .await
-            })
-            .unwrap_or_else(|e| self.fail("StartContainer", e));
+        self.rpc(
+            "StartContainer",
+            api::StartContainerRequest {
+                container_id: id.to_string(),
+            },
+            |mut c, r| async move { c.start_container(r).await },
+        );
     }
 
     /// CreateContainer + StartContainer; returns the container id.
@@ -327,17 +326,16 @@ impl CriNode {
     }
 
     pub fn container_status(&self, id: &str) -> api::ContainerStatus {
-        self.cri
-            .call(|mut c| async move {
-                c.container_status(api::ContainerStatusRequest {
-                    container_id: id.to_string(),
-                    verbose: false,
-                })
-                .await
-            })
-            .unwrap_or_else(|e| self.fail("ContainerStatus", e))
-            .status
-            .unwrap_or_else(|| panic!("ContainerStatus of {id} has no status"))
+        self.rpc(
+            "ContainerStatus",
+            api::ContainerStatusRequest {
+                container_id: id.to_string(),
+                verbose: false,
+            },
+            |mut c, r| async move { c.container_status(r).await },
+        )
+        .status
+        .unwrap_or_else(|| panic!("ContainerStatus of {id} has no status"))
     }
 
     /// Polls ContainerStatus until the container is EXITED (or `limit` passes: panics).
@@ -450,51 +448,47 @@ impl CriNode {
     }
 
     pub fn stop_container(&self, id: &str, timeout_s: i64) {
-        self.cri
-            .call(|mut c| async move {
-                c.stop_container(api::StopContainerRequest {
-                    container_id: id.to_string(),
-                    timeout: timeout_s,
-                })
-                .await
-            })
-            .unwrap_or_else(|e| self.fail("StopContainer", e));
+        self.rpc(
+            "StopContainer",
+            api::StopContainerRequest {
+                container_id: id.to_string(),
+                timeout: timeout_s,
+            },
+            |mut c, r| async move { c.stop_container(r).await },
+        );
     }
 
     pub fn remove_container(&self, id: &str) {
-        self.cri
-            .call(|mut c| async move {
-                c.remove_container(api::RemoveContainerRequest {
-                    container_id: id.to_string(),
-                })
-                .await
-            })
-            .unwrap_or_else(|e| self.fail("RemoveContainer", e));
+        self.rpc(
+            "RemoveContainer",
+            api::RemoveContainerRequest {
+                container_id: id.to_string(),
+            },
+            |mut c, r| async move { c.remove_container(r).await },
+        );
     }
 
     pub fn container_stats(&self, id: &str) -> api::ContainerStats {
-        self.cri
-            .call(|mut c| async move {
-                c.container_stats(api::ContainerStatsRequest {
-                    container_id: id.to_string(),
-                })
-                .await
-            })
-            .unwrap_or_else(|e| self.fail("ContainerStats", e))
-            .stats
-            .unwrap_or_else(|| panic!("ContainerStats of {id} has no stats"))
+        self.rpc(
+            "ContainerStats",
+            api::ContainerStatsRequest {
+                container_id: id.to_string(),
+            },
+            |mut c, r| async move { c.container_stats(r).await },
+        )
+        .stats
+        .unwrap_or_else(|| panic!("ContainerStats of {id} has no stats"))
     }
 
     pub fn pod_status(&self, pod: &str) -> api::PodSandboxStatusResponse {
-        self.cri
-            .call(|mut c| async move {
-                c.pod_sandbox_status(api::PodSandboxStatusRequest {
-                    pod_sandbox_id: pod.to_string(),
-                    verbose: true,
-                })
-                .await
-            })
-            .unwrap_or_else(|e| self.fail("PodSandboxStatus", e))
+        self.rpc(
+            "PodSandboxStatus",
+            api::PodSandboxStatusRequest {
+                pod_sandbox_id: pod.to_string(),
+                verbose: true,
+            },
+            |mut c, r| async move { c.pod_sandbox_status(r).await },
+        )
     }
 
     /// The pod's IP from PodSandboxStatus.
@@ -522,31 +516,40 @@ impl CriNode {
     }
 
     pub fn stop_pod(&self, pod: &str) {
-        self.cri
-            .call(|mut c| async move {
-                c.stop_pod_sandbox(api::StopPodSandboxRequest {
-                    pod_sandbox_id: pod.to_string(),
-                })
-                .await
-            })
-            .unwrap_or_else(|e| self.fail("StopPodSandbox", e));
+        self.rpc(
+            "StopPodSandbox",
+            api::StopPodSandboxRequest {
+                pod_sandbox_id: pod.to_string(),
+            },
+            |mut c, r| async move { c.stop_pod_sandbox(r).await },
+        );
     }
 
     pub fn remove_pod(&self, pod: &str) {
-        self.cri
-            .call(|mut c| async move {
-                c.remove_pod_sandbox(api::RemovePodSandboxRequest {
-                    pod_sandbox_id: pod.to_string(),
-                })
-                .await
-            })
-            .unwrap_or_else(|e| self.fail("RemovePodSandbox", e));
+        self.rpc(
+            "RemovePodSandbox",
+            api::RemovePodSandboxRequest {
+                pod_sandbox_id: pod.to_string(),
+            },
+            |mut c, r| async move { c.remove_pod_sandbox(r).await },
+        );
     }
 
     /// StopPodSandbox + RemovePodSandbox.
     pub fn remove_pod_fully(&self, pod: &str) {
         self.stop_pod(pod);
         self.remove_pod(pod);
+    }
+
+    /// One CRI call: `f` sends `req` on a client; a failure panics with containerd's log.
+    fn rpc<Req, T, F, Fut>(&self, what: &str, req: Req, f: F) -> T
+    where
+        F: FnOnce(RuntimeServiceClient<Channel>, Req) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.cri
+            .call(|c| f(c, req))
+            .unwrap_or_else(|e| self.fail(what, e))
     }
 
     fn fail(&self, what: &str, e: tonic::Status) -> ! {

@@ -314,13 +314,12 @@ fn pods_reach_each_other_by_ip(n: &CriNode) {
     assert!(bridge_ports(n).is_empty(), "{:?}", bridge_ports(n));
 }
 
-/// ContainerStats of a container that burnt some CPU and holds some memory.
-fn container_stats_have_real_numbers(n: &CriNode) {
-    let cfg = n.pod_config("stats", false);
-    let pod = n.run_pod(&cfg, LXCRI_HANDLER);
+/// A container `busy` that burns some CPU, fills 8 MB of /dev/shm, then sleeps; returns once
+/// it has done so.
+fn run_busy_container(n: &CriNode, pod: &str, cfg: &api::PodSandboxConfig) -> String {
     let id = n.run_container(
-        &pod,
-        &cfg,
+        pod,
+        cfg,
         "busy",
         &[
             "/bin/sh",
@@ -330,6 +329,14 @@ fn container_stats_have_real_numbers(n: &CriNode) {
         ],
     );
     wait_for_file(n, &id, "/tmp/done");
+    id
+}
+
+/// ContainerStats of a container that burnt some CPU and holds some memory.
+fn container_stats_have_real_numbers(n: &CriNode) {
+    let cfg = n.pod_config("stats", false);
+    let pod = n.run_pod(&cfg, LXCRI_HANDLER);
+    let id = run_busy_container(n, &pod, &cfg);
     let s = n.container_stats(&id);
     let attrs = s.attributes.as_ref().expect("attributes");
     assert_eq!(attrs.id, id);
@@ -719,18 +726,7 @@ fn pod_sandbox_stats_from_the_pod_cgroup(n: &CriNode) {
     let mut cfg = n.pod_config("podstats", false);
     let pod_cgroup = n.make_pod_cgroup(&mut cfg);
     let pod = n.run_pod(&cfg, LXCRI_HANDLER);
-    let id = n.run_container(
-        &pod,
-        &cfg,
-        "busy",
-        &[
-            "/bin/sh",
-            "-c",
-            "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; \
-             head -c 8000000 /dev/zero > /dev/shm/fill; touch /tmp/done; sleep 1000",
-        ],
-    );
-    wait_for_file(n, &id, "/tmp/done");
+    let id = run_busy_container(n, &pod, &cfg);
 
     // The container is below the pod's cgroup, as the kubelet expects.
     let pid = container_pid(n, &id);
