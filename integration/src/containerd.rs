@@ -541,6 +541,58 @@ impl Containerd {
     }
 }
 
+impl Containerd {
+    /// What containerd does at its next start for a task whose shim is gone: runs the lxcri
+    /// shim's `delete` subcommand in each bundle that still has lxcri's state file (a test that
+    /// failed half-way, every namespace, CRI pods included), so that no LXC directory, monitor
+    /// or ZFS clone outlives the test.
+    fn delete_leftover_bundles(&self) {
+        let tasks = self.state.join("io.containerd.runtime.v2.task");
+        let shim = self
+            .options
+            .shim_dir
+            .clone()
+            .unwrap_or_else(shim_dir)
+            .join("containerd-shim-lxcri-v2");
+        let ttrpc = format!("{}.ttrpc", self.socket.display());
+        let ttrpc = ttrpc.as_str();
+        for ns in fs::read_dir(&tasks).into_iter().flatten().flatten() {
+            for bundle in fs::read_dir(ns.path()).into_iter().flatten().flatten() {
+                let bundle = bundle.path();
+                if !bundle.join("lxcri-state.json").exists() {
+                    continue;
+                }
+                let id = bundle
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                let out = process::run_with_limit(
+                    Command::new(&shim)
+                        .current_dir(&bundle)
+                        .arg("-namespace")
+                        .arg(ns.file_name())
+                        .arg("-id")
+                        .arg(&id)
+                        .arg("-address")
+                        .arg(&self.socket)
+                        .arg("delete")
+                        .env("TTRPC_ADDRESS", ttrpc)
+                        .env("GRPC_ADDRESS", &self.socket)
+                        .env("NAMESPACE", ns.file_name()),
+                    None,
+                    Duration::from_secs(30),
+                );
+                eprintln!(
+                    "[harness] ran the shim's delete for leftover task {id}: {} {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+        }
+    }
+}
+
 impl Drop for Containerd {
     fn drop(&mut self) {
         let running = self
@@ -556,6 +608,7 @@ impl Drop for Containerd {
         for p in process::kill_processes_mentioning(&sock) {
             eprintln!("[harness] killed leftover process {}: {}", p.pid, p.cmdline);
         }
+        self.delete_leftover_bundles();
         let Some(dir) = self.dir.take() else {
             return;
         };

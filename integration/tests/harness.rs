@@ -160,6 +160,37 @@ fn a_panicking_test_leaves_nothing_behind() {
     }
 }
 
+/// containerd itself dies while an lxcri container runs (nobody is left to run the shim's
+/// `delete`): dropping the harness still leaves nothing, because it runs the shim's `delete`
+/// subcommand in every bundle that has lxcri's state file, as containerd would at its next start.
+#[test]
+fn a_dead_containerd_with_an_lxcri_container_leaves_nothing() {
+    if !require_root_or_skip() {
+        return;
+    }
+    let v = ContainerdVersion::V1_7;
+    let id = unique_id("harness-dead");
+    let c = Containerd::start(v);
+    let image = c.import_busybox();
+    c.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        integration::LXCRI_RUNTIME,
+        &image,
+        &id,
+        "/bin/sleep",
+        "300",
+    ]);
+    let monitor = integration::process::processes_mentioning(&id)
+        .into_iter()
+        .find(|p| p.cmdline.contains("lxcri-monitor"));
+    assert!(monitor.is_some(), "{v}: the container's LXC monitor runs");
+    integration::process::signal(c.pid() as i32, libc::SIGKILL);
+    drop(c);
+    assert_clean(&id);
+}
+
 /// Two instances at once do not collide: each has its own socket and sees only its own images.
 #[test]
 fn two_instances_are_independent() {
