@@ -298,6 +298,17 @@ impl Containerd {
         self.wait_ready();
     }
 
+    /// Kills containerd with SIGKILL (a crash: no clean shutdown), reaps it, then starts it
+    /// again on the same configuration, root and state like [`Containerd::restart`].
+    pub fn crash_and_restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            process::signal(child.id() as i32, libc::SIGKILL);
+            let _ = child.wait();
+        }
+        self.spawn();
+        self.wait_ready();
+    }
+
     /// `ctr -a SOCKET -n lxcri-test ARGS` with this version's own `ctr`, stdin from /dev/null.
     pub fn ctr(&self, args: &[&str]) -> Output {
         self.ctr_limited(args, None, ctr_timeout())

@@ -129,6 +129,18 @@ impl CriNode {
         node
     }
 
+    /// Restarts containerd under the running pods (a clean stop with SIGTERM, or with `crash`
+    /// a SIGKILL), connects a new CRI client and waits until the CRI plugin is ready again.
+    pub fn restart_containerd(&mut self, crash: bool) {
+        if crash {
+            self.containerd.crash_and_restart();
+        } else {
+            self.containerd.restart();
+        }
+        self.cri = Cri::connect(self.containerd.socket());
+        self.wait_network_ready();
+    }
+
     /// Waits until the CRI plugin reports its network ready (it loads the CNI config
     /// asynchronously).
     fn wait_network_ready(&self) {
@@ -391,6 +403,48 @@ impl CriNode {
             })
             .unwrap_or_else(|e| self.fail("Exec", e))
             .url
+    }
+
+    /// CRI `Attach` to container `id`'s own stdio: the streaming server's URL. With `tty`
+    /// (the container must have been created with one) there is no stderr channel.
+    pub fn attach_url(&self, id: &str, stdin: bool, tty: bool) -> String {
+        self.rpc(
+            "Attach",
+            api::AttachRequest {
+                container_id: id.to_string(),
+                stdin,
+                tty,
+                stdout: true,
+                stderr: !tty,
+            },
+            |mut c, r| async move { c.attach(r).await },
+        )
+        .url
+    }
+
+    /// ListPodSandbox: every pod sandbox containerd knows.
+    pub fn list_pods(&self) -> Vec<api::PodSandbox> {
+        self.rpc(
+            "ListPodSandbox",
+            api::ListPodSandboxRequest { filter: None },
+            |mut c, r| async move { c.list_pod_sandbox(r).await },
+        )
+        .items
+    }
+
+    /// ListContainers of pod `pod`.
+    pub fn list_containers(&self, pod: &str) -> Vec<api::Container> {
+        self.rpc(
+            "ListContainers",
+            api::ListContainersRequest {
+                filter: Some(api::ContainerFilter {
+                    pod_sandbox_id: pod.to_string(),
+                    ..Default::default()
+                }),
+            },
+            |mut c, r| async move { c.list_containers(r).await },
+        )
+        .containers
     }
 
     /// UpdateContainerResources with new Linux limits.

@@ -3,7 +3,7 @@
 //! `io.containerd.lxcri.v2`, with real CNI plugins on a private bridge and our pause image as the
 //! sandbox image. Each scenario ends with the pod removed and nothing of it left on the host.
 
-use integration::stream::{STDIN, STDOUT};
+use integration::stream::{STDERR, STDIN, STDOUT};
 use integration::*;
 use k8s_cri::v1 as api;
 use std::path::Path;
@@ -29,7 +29,35 @@ per_containerd_version!(
     update_container_resources_on_a_running_container,
     pod_sandbox_stats_from_the_pod_cgroup,
     cri_config_is_the_documented_form,
+    attach_to_a_container_without_a_terminal,
+    attach_to_a_container_with_a_terminal,
 );
+
+/// The scenarios that restart containerd under the node (they need it mutably).
+mod restarts {
+    use super::*;
+
+    fn run(v: ContainerdVersion, scenario: fn(&mut CriNode)) {
+        if !require_root_or_skip() {
+            return;
+        }
+        let mut node = CriNode::start(v);
+        scenario(&mut node);
+    }
+
+    fn containerd_restarts_under_a_running_pod(n: &mut CriNode) {
+        pod_survives_containerd_restart(n, false);
+    }
+
+    fn containerd_crashes_under_a_running_pod(n: &mut CriNode) {
+        pod_survives_containerd_restart(n, true);
+    }
+
+    per_containerd_version!(
+        containerd_restarts_under_a_running_pod,
+        containerd_crashes_under_a_running_pod,
+    );
+}
 
 /// A pod's network namespace path (from the sandbox's runtime spec in the verbose status).
 fn pod_netns(n: &CriNode, pod: &str) -> String {
@@ -866,6 +894,300 @@ fn cri_config_is_the_documented_form(n: &CriNode) {
         n.lxcri_config.display()
     );
     n.stop_container(&id, 1);
+    n.remove_container(&id);
+    remove_pod_and_check(n, &pod, &[&id]);
+}
+
+/// The highest `tick N` in a CRI log file (None before the first; a line being written is
+/// skipped).
+fn last_tick(log: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.rsplit_once(" tick ").and_then(|(_, n)| n.parse().ok()))
+        .max()
+}
+
+/// Waits until the log at `log` shows a tick above `above` (its container writes one every
+/// 0.2 s); returns it.
+fn wait_tick_above(log: &Path, above: Option<u64>, what: &str) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let last = last_tick(log);
+        if let Some(t) = last.filter(|t| Some(*t) > above.map(|a| a + 2)) {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the log {} stays at tick {last:?}:\n{}",
+            log.display(),
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// containerd restarts under a running pod of two containers (an upgrade: SIGTERM; with
+/// `crash`: SIGKILL). Afterwards, through the CRI: the pod is READY and its containers RUNNING
+/// with the same processes, exec (ExecSync and streaming) works, the pod's one shim (same pid)
+/// still serves it and takes a container created after the restart, the container's log goes
+/// on, a stop after the restart reports the container's own exit code, and the pod goes away
+/// without leftovers.
+fn pod_survives_containerd_restart(n: &mut CriNode, crash: bool) {
+    let how = if crash { "SIGKILL" } else { "restart" };
+    let cfg = n.pod_config("survivor", false);
+    let pod = n.run_pod(&cfg, LXCRI_HANDLER);
+    let ticker = n.run_container(
+        &pod,
+        &cfg,
+        "ticker",
+        &[
+            "/bin/sh",
+            "-c",
+            // The writer is not the container's init: a pid 1 would ignore the SIGPIPE of a
+            // FIFO without reader, any other process dies of it.
+            "(i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done) & \
+             trap 'kill $!; exit 42' TERM; wait",
+        ],
+    );
+    let sleeper = run_sleeper(n, &pod, &cfg, "sleeper");
+    let log = Path::new(&cfg.log_directory).join("ticker.log");
+    wait_tick_above(&log, None, "before the restart");
+
+    let shims = lxcri_shims(&n.containerd);
+    assert_eq!(shims.len(), 1, "one shim for the pod: {shims:?}");
+    let shim_pid = shims[0].pid;
+    let sandbox_pid = n.sandbox_pid(&pod);
+    let pids = [container_pid(n, &ticker), container_pid(n, &sleeper)];
+    let started = n.container_status(&ticker).started_at;
+
+    let old_containerd = n.containerd.pid();
+    n.restart_containerd(crash);
+    assert_ne!(n.containerd.pid(), old_containerd, "a new containerd runs");
+    let tick_at_restart = last_tick(&log);
+
+    // The kubelet's view after the restart: pod ready, containers running, same processes.
+    let pods = n.list_pods();
+    let listed = pods
+        .iter()
+        .find(|p| p.id == pod)
+        .unwrap_or_else(|| panic!("{how}: pod {pod} is not listed: {pods:?}"));
+    assert_eq!(
+        listed.state,
+        api::PodSandboxState::SandboxReady as i32,
+        "{how}: {listed:?}"
+    );
+    let mut listed: Vec<(String, i32)> = n
+        .list_containers(&pod)
+        .into_iter()
+        .map(|c| (c.id, c.state))
+        .collect();
+    listed.sort();
+    let mut expected = vec![
+        (ticker.clone(), api::ContainerState::ContainerRunning as i32),
+        (
+            sleeper.clone(),
+            api::ContainerState::ContainerRunning as i32,
+        ),
+    ];
+    expected.sort();
+    assert_eq!(listed, expected, "{how}: ListContainers");
+    for (id, pid) in [&ticker, &sleeper].into_iter().zip(pids) {
+        let s = n.container_status(id);
+        assert_eq!(
+            state(&s),
+            api::ContainerState::ContainerRunning,
+            "{how}: {s:?}"
+        );
+        assert_eq!(container_pid(n, id), pid, "{how}: container {id}'s process");
+        let (out, err, code) = n.exec_sync(id, &["/bin/sh", "-c", "echo alive $(hostname)"], 10);
+        assert_eq!(
+            (out.as_str(), code),
+            ("alive survivor\n", 0),
+            "{how}: ExecSync in {id}: {err}"
+        );
+    }
+    assert_eq!(n.container_status(&ticker).started_at, started);
+    assert_eq!(
+        n.sandbox_pid(&pod),
+        sandbox_pid,
+        "{how}: the sandbox's process"
+    );
+    let url = n.exec_url(
+        &sleeper,
+        &["/bin/sh", "-c", "echo streamed; exit 6"],
+        false,
+        false,
+    );
+    let out = StreamSession::connect(&url)
+        .and_then(|s| s.finish(Duration::from_secs(30)))
+        .unwrap_or_else(|e| panic!("{how}: streaming exec: {e}"));
+    assert_eq!(
+        (out.stdout.as_str(), out.exit_code()),
+        ("streamed\n", Some(6)),
+        "{how}: {out:?}"
+    );
+
+    // The container's output still reaches its log (containerd reopened the FIFOs).
+    wait_tick_above(&log, tick_at_restart, &format!("after the {how}"));
+
+    // The same shim process serves the pod, and a new container joins it.
+    let pids_now: Vec<i32> = lxcri_shims(&n.containerd).iter().map(|p| p.pid).collect();
+    assert_eq!(pids_now, vec![shim_pid], "{how}: the pod's shim");
+    let late = run_sleeper(n, &pod, &cfg, "late");
+    let pids_now: Vec<i32> = lxcri_shims(&n.containerd).iter().map(|p| p.pid).collect();
+    assert_eq!(
+        pids_now,
+        vec![shim_pid],
+        "{how}: a container created after the restart must join the pod's shim"
+    );
+    let (out, _, code) = n.exec_sync(&late, &["hostname"], 10);
+    assert_eq!((out.as_str(), code), ("survivor\n", 0));
+
+    // An exit after the restart reaches the CRI with its code.
+    let t0 = Instant::now();
+    n.stop_container(&ticker, 10);
+    assert!(
+        t0.elapsed() < Duration::from_secs(8),
+        "{how}: StopContainer took {:?}",
+        t0.elapsed()
+    );
+    let s = n.container_status(&ticker);
+    assert_eq!(
+        (state(&s), s.exit_code),
+        (api::ContainerState::ContainerExited, 42),
+        "{how}: {s:?}"
+    );
+
+    for id in [&ticker, &sleeper, &late] {
+        n.stop_container(id, 1);
+        n.remove_container(id);
+    }
+    remove_pod_and_check(n, &pod, &[&ticker, &sleeper, &late]);
+}
+
+/// A busybox container config with stdin open (and `stdin_once`, `tty` as given), as the
+/// kubelet makes it for `stdin: true` in a pod spec.
+fn interactive_config(
+    n: &CriNode,
+    name: &str,
+    script: &str,
+    stdin_once: bool,
+    tty: bool,
+) -> api::ContainerConfig {
+    let mut c = n.container_config(name, &["/bin/sh", "-c", script]);
+    c.stdin = true;
+    c.stdin_once = stdin_once;
+    c.tty = tty;
+    c
+}
+
+/// `kubectl attach -i` to containers without a terminal: CRI Attach's URL over WebSocket
+/// `v4.channel.k8s.io`; what the container prints comes on channels 1 and 2, what is sent on
+/// channel 0 reaches its stdin. Without `stdin_once` stdin stays open across attach sessions and
+/// the container's exit ends the session (status Success: the attach, not the process, is
+/// what it reports); with `stdin_once` the end of the first session closes the container's
+/// stdin (containerd calls CloseIO on the task).
+fn attach_to_a_container_without_a_terminal(n: &CriNode) {
+    let cfg = n.pod_config("attach", false);
+    let pod = n.run_pod(&cfg, LXCRI_HANDLER);
+
+    let talk_script = "read a; echo got:$a; echo err:$a >&2; read b; echo bye:$b; exit 3";
+    let talk = n.create_container_with(
+        &pod,
+        &cfg,
+        interactive_config(n, "talk", talk_script, false, false),
+    );
+    n.start_container(&talk);
+    let url = n.attach_url(&talk, true, false);
+    assert!(url.starts_with("http://"), "Attach URL {url}");
+    let mut s = StreamSession::connect(&url).unwrap_or_else(|e| panic!("attach: {e}"));
+    s.send(STDIN, b"one\n").unwrap_or_else(|e| panic!("{e}"));
+    s.wait_for(STDOUT, "got:one", Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}"));
+    s.wait_for(STDERR, "err:one", Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(s); // detach: without stdin_once the container's stdin stays open
+    let s = n.container_status(&talk);
+    assert_eq!(state(&s), api::ContainerState::ContainerRunning, "{s:?}");
+    let url = n.attach_url(&talk, true, false);
+    let mut s = StreamSession::connect(&url).unwrap_or_else(|e| panic!("attach again: {e}"));
+    s.send(STDIN, b"two\n").unwrap_or_else(|e| panic!("{e}"));
+    let out = s
+        .finish(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("the container's exit must end the attach: {e}"));
+    assert_eq!(
+        (out.stdout.as_str(), out.stderr.as_str()),
+        ("bye:two\n", "")
+    );
+    assert_eq!(out.status["status"], "Success", "{:?}", out.status);
+    let s = n.wait_exited(&talk, Duration::from_secs(20));
+    assert_eq!(s.exit_code, 3, "{s:?}");
+
+    // stdin_once: the first session's end is the end of the container's stdin.
+    let once_script =
+        "read a; echo got:$a; if read b; then echo more:$b; else echo stdin-closed; fi";
+    let once = n.create_container_with(
+        &pod,
+        &cfg,
+        interactive_config(n, "once", once_script, true, false),
+    );
+    n.start_container(&once);
+    let url = n.attach_url(&once, true, false);
+    let mut s = StreamSession::connect(&url).unwrap_or_else(|e| panic!("attach: {e}"));
+    s.send(STDIN, b"only\n").unwrap_or_else(|e| panic!("{e}"));
+    s.wait_for(STDOUT, "got:only", Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(s);
+    let s = n.wait_exited(&once, Duration::from_secs(20));
+    assert_eq!(s.exit_code, 0, "{s:?}");
+    let log =
+        std::fs::read_to_string(Path::new(&cfg.log_directory).join("once.log")).unwrap_or_default();
+    let lines: Vec<String> = parse_cri_log(&log).into_iter().map(|(_, _, m)| m).collect();
+    assert_eq!(
+        lines,
+        vec!["got:only", "stdin-closed"],
+        "with stdin_once the end of the attach closes stdin:\n{log}"
+    );
+
+    for id in [&talk, &once] {
+        n.remove_container(id);
+    }
+    remove_pod_and_check(n, &pod, &[&talk, &once]);
+}
+
+/// `kubectl attach -it` to a container created with a terminal: input typed on channel 0
+/// reaches it through the terminal, its output comes on channel 1, a resize on channel 4 shows
+/// in `stty size`, and its exit ends the session.
+fn attach_to_a_container_with_a_terminal(n: &CriNode) {
+    let cfg = n.pod_config("attachtty", false);
+    let pod = n.run_pod(&cfg, LXCRI_HANDLER);
+    let script = "read line; [ -t 0 ] && echo tty:$line; \
+                  i=0; while [ \"$(stty size)\" != '45 123' ] && [ $i -lt 100 ]; do \
+                  sleep 0.1; i=$((i+1)); done; echo size:$(stty size); exit 4";
+    let id = n.create_container_with(
+        &pod,
+        &cfg,
+        interactive_config(n, "term", script, true, true),
+    );
+    n.start_container(&id);
+    let url = n.attach_url(&id, true, true);
+    let mut s = StreamSession::connect(&url).unwrap_or_else(|e| panic!("attach -t: {e}"));
+    s.send(STDIN, b"typed\r").unwrap_or_else(|e| panic!("{e}"));
+    s.wait_for(STDOUT, "tty:typed", Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}"));
+    s.resize(123, 45).unwrap_or_else(|e| panic!("{e}"));
+    let out = s
+        .finish(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("the container's exit must end the attach: {e}"));
+    assert!(
+        out.stdout.contains("size:45 123"),
+        "the resize did not reach the terminal: {:?}",
+        out.stdout
+    );
+    assert_eq!(out.stderr, "", "no stderr channel with a terminal");
+    assert_eq!(out.status["status"], "Success", "{:?}", out.status);
+    let s = n.wait_exited(&id, Duration::from_secs(20));
+    assert_eq!(s.exit_code, 4, "{s:?}");
     n.remove_container(&id);
     remove_pod_and_check(n, &pod, &[&id]);
 }

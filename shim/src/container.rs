@@ -287,11 +287,13 @@ pub(crate) fn open_stdio(path: &str, write: bool) -> Result<File> {
             File::open(path)
         }
     } else if write {
-        OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-            .or_else(|_| OpenOptions::new().read(true).write(true).open(path))
+        // Read and write, as the runc shim keeps a reader of its own: the FIFO never loses its
+        // last reader while the process lives. When containerd restarts (or dies) its reader
+        // goes away for a while; with a write-only end, every process writing its output then
+        // got SIGPIPE (all but a PID namespace's init die of it) or EPIPE. Now the output
+        // waits in the pipe (until it is full) for the new containerd to read it. The open
+        // does not block either when no reader is there yet.
+        OpenOptions::new().read(true).write(true).open(path)
     } else {
         OpenOptions::new()
             .read(true)
