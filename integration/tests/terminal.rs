@@ -35,15 +35,23 @@ fn type_line(t: &mut PtySession, line: &str, marker: &str) -> String {
 }
 
 /// Resizes the terminal while the container runs: ctr gets SIGWINCH and resizes the pty, which
-/// `stty size` in the container then shows.
+/// `stty size` in the container then shows. That path is asynchronous (a signal, then ctr's
+/// ResizePty call): ask again, for up to 10 s, until the new size shows.
 fn resize_and_check(t: &mut PtySession, rows: u16, cols: u16) {
     t.resize(rows, cols);
-    std::thread::sleep(Duration::from_millis(300));
-    let shown = type_line(t, "stty size", "R");
-    assert!(
-        shown.contains(&format!("{rows} {cols}")),
-        "stty size after a resize:\n{shown}"
-    );
+    let want = format!("{rows} {cols}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let shown = type_line(t, "stty size", "R");
+        if shown.contains(&want) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stty size after a resize to {want}, for 10 s:\n{shown}"
+        );
+    }
 }
 
 fn run_t_interactive_shell(cd: &Containerd) {
