@@ -628,21 +628,11 @@ impl Drop for Containerd {
             eprintln!("[harness] cannot unmount {failure}");
         }
         // A lazily unmounted fs may keep a file busy for a moment: retry briefly.
-        let mut last = None;
-        for attempt in 0..10 {
-            match fs::remove_dir_all(&path) {
-                Ok(()) => {
-                    last = None;
-                    break;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    last = None;
-                    break;
-                }
-                Err(e) => last = Some(e),
-            }
-            thread::sleep(Duration::from_millis(50 * (attempt + 1)));
-        }
+        let last = process::retry_removal(
+            10,
+            |attempt| Duration::from_millis(50 * (u64::from(attempt) + 1)),
+            || fs::remove_dir_all(&path),
+        );
         // TempDir's own drop would retry once more and stay silent: keep it from doing so.
         let _ = dir.keep();
         if let Some(e) = last {

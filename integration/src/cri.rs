@@ -857,21 +857,11 @@ impl Drop for PodCgroup {
             dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
             for d in dirs {
                 // LXC may still be releasing a container's cgroup below: retry briefly.
-                let mut last = None;
-                for _ in 0..20 {
-                    match fs::remove_dir(&d) {
-                        Ok(()) => {
-                            last = None;
-                            break;
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                            last = None;
-                            break;
-                        }
-                        Err(e) => last = Some(e),
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
+                let last = crate::process::retry_removal(
+                    20,
+                    |_| Duration::from_millis(100),
+                    || fs::remove_dir(&d),
+                );
                 if let Some(err) = last {
                     eprintln!("[harness] cannot remove cgroup {}: {err}", d.display());
                 }

@@ -167,6 +167,26 @@ pub fn kill_processes_mentioning(needle: &str) -> Vec<ProcInfo> {
     victims
 }
 
+/// Runs a removal `op` up to `attempts` times, sleeping `pause(attempt)` after each failure
+/// ("busy" right after a lazy unmount or while LXC releases a cgroup). Not found counts as
+/// removed. Returns the last error when every attempt failed.
+pub fn retry_removal(
+    attempts: u32,
+    pause: impl Fn(u32) -> Duration,
+    op: impl Fn() -> std::io::Result<()>,
+) -> Option<std::io::Error> {
+    let mut last = None;
+    for attempt in 0..attempts {
+        match op() {
+            Ok(()) => return None,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => last = Some(e),
+        }
+        thread::sleep(pause(attempt));
+    }
+    last
+}
+
 /// Makes `cmd` start with only fds 0, 1 and 2: descriptors this process inherited without
 /// close-on-exec (a `flock FILE cargo test` lock, for one) must not live on in a daemon the
 /// tests start, or that daemon holds them for its whole life.

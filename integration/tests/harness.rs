@@ -171,17 +171,8 @@ fn a_dead_containerd_with_an_lxcri_container_leaves_nothing() {
     let v = ContainerdVersion::V1_7;
     let id = unique_id("harness-dead");
     let c = Containerd::start(v);
-    let image = c.import_busybox();
-    c.ctr_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        integration::LXCRI_RUNTIME,
-        &image,
-        &id,
-        "/bin/sleep",
-        "300",
-    ]);
+    c.import_busybox();
+    ctr_run_d(&c, &[], &id, &["/bin/sleep", "300"]);
     let monitor = integration::process::processes_mentioning(&id)
         .into_iter()
         .find(|p| p.cmdline.contains("lxcri-monitor"));

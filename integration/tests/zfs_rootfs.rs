@@ -98,6 +98,20 @@ impl Zfs {
             .collect()
     }
 
+    /// Waits (polling `zfs list`) until no container clone is left; panics with `what` and the
+    /// clones after `limit`.
+    fn wait_no_clones(&self, what: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = self.children("containers");
+            if left.is_empty() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{what}: {left:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// `lxcri layers ARGS --config <ours>`.
     fn layers(&self, args: &[&str]) -> Output {
         let out = Command::new(integration::shim_dir().join("lxcri"))
@@ -403,15 +417,10 @@ fn delete_after_a_shim_crash_destroys_the_clone(cd: &Containerd, z: &Zfs) {
     cd.force_delete_task(&c.id, Duration::from_secs(20));
     let _ = cd.ctr(&["container", "rm", &c.id]);
     // containerd's clean-up after the lost shim runs on its own: give it a moment.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !z.children("containers").is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the delete subcommand left the clone: {:?}",
-            z.children("containers")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    z.wait_no_clones(
+        "the delete subcommand left the clone",
+        Duration::from_secs(15),
+    );
     assert_clean(&c.id);
 }
 
@@ -520,17 +529,12 @@ fn a_shim_killed_during_create_leaves_nothing(v: ContainerdVersion) {
     assert!(!status.success(), "ctr run succeeded without its shim");
 
     // What a user does after a failed run; containerd runs the delete subcommand on its own.
-    let _ = cd.ctr(&["task", "delete", "-f", &id]);
+    cd.force_delete_task(&id, Duration::from_secs(20));
     let _ = cd.ctr(&["container", "rm", &id]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !z.children("containers").is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the clone was left after the shim died in Create: {:?}",
-            z.children("containers")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    z.wait_no_clones(
+        "the clone was left after the shim died in Create",
+        Duration::from_secs(20),
+    );
     assert_clean(&id);
     drop(cd);
 }

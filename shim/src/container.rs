@@ -913,7 +913,7 @@ pub fn cleanup(
     // monitor itself is killed only if it does not go by itself.
     // A state saved before the init was found (the shim died during Create): the init is the
     // monitor's child, if it got that far.
-    let init_pid = if init_pid > 0 || monitor_pid <= 0 {
+    let init_pid = if init_pid > 0 {
         init_pid
     } else {
         find_init(monitor_pid).unwrap_or(0)
