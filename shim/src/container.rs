@@ -8,7 +8,7 @@
 use crate::config::Config;
 use crate::console::{self, Console};
 use crate::error::{Error, Result};
-use crate::{hooks, host, lxcconf, process};
+use crate::{hooks, host, lxcconf, process_spec};
 use layerfs::{MountSpec, PreparedRootfs, RootfsProvider, RootfsRequest};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -413,7 +413,7 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
     }
 
     // What the init will apply: checked before anything is made.
-    let mut init_cfg = process::init_config(&spec)
+    let mut init_cfg = process_spec::init_config(&spec)
         .map_err(|e| Error::InvalidArgument(format!("container {}: {e}", req.id)))?;
     // containerd's request decides: it is what the stdio paths were made for.
     init_cfg.terminal = req.terminal;

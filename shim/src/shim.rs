@@ -1,7 +1,7 @@
 //! The shim's process lifecycle: the `start` and `delete` subcommands and the server.
 
 use crate::container;
-use crate::service::Service;
+use crate::task::Service;
 use async_trait::async_trait;
 use containerd_shim::asynchronous::publisher::RemotePublisher;
 use containerd_shim::asynchronous::{spawn, ExitSignal, Shim};
