@@ -116,6 +116,13 @@ pub struct ContainerdOptions {
     pub log_level: Option<String>,
     /// Where containerd finds the lxcri shim (first in its PATH); default [`shim_dir`].
     pub shim_dir: Option<PathBuf>,
+    /// Run containerd, and so its shims and containers, in a PID namespace (and mount
+    /// namespace, for its /proc) of its own whose `pid_max` is this: the kernel keeps one per
+    /// PID namespace, so pids there wrap around after a few hundred processes. Containerd's
+    /// directory is made a shared mount first, so that mounts made there from the host's
+    /// namespace (zfs-fuse mounting a rootfs clone) reach containerd's. Stopping containerd
+    /// then ends every process of the namespace.
+    pub pid_max: Option<u32>,
 }
 
 /// A private containerd. Dropping it removes the containers it still has, stops it (SIGTERM,
@@ -173,6 +180,11 @@ impl Containerd {
         fs::write(&c.config, c.config_toml())
             .unwrap_or_else(|e| panic!("{v}: cannot write {}: {e}", c.config.display()));
         // From here on Drop cleans up whatever happens.
+        if c.options.pid_max.is_some() {
+            process::make_shared_mount(&base).unwrap_or_else(|e| {
+                panic!("{v}: cannot make {} a shared mount: {e}", base.display())
+            });
+        }
         c.spawn();
         c.wait_ready();
         c
@@ -246,7 +258,22 @@ impl Containerd {
                 .display(),
             v.bin_dir().display()
         );
-        let child = crate::process::close_inherited_fds(&mut Command::new(v.containerd_bin()))
+        let mut cmd = match self.options.pid_max {
+            None => Command::new(v.containerd_bin()),
+            Some(max) => {
+                // unshare stays containerd's parent; its death (Drop's SIGTERM) is passed on.
+                let mut cmd = Command::new("unshare");
+                cmd.args(["--pid", "--fork", "--mount-proc", "--propagation", "slave"])
+                    .arg("--kill-child=SIGTERM")
+                    .args(["--", "sh", "-c"])
+                    .arg(format!(
+                        "echo {max} > /proc/sys/kernel/pid_max && exec \"$0\" \"$@\""
+                    ))
+                    .arg(v.containerd_bin());
+                cmd
+            }
+        };
+        let child = crate::process::close_inherited_fds(&mut cmd)
             .arg("--config")
             .arg(&self.config)
             .arg("--log-level")

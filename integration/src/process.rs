@@ -249,6 +249,53 @@ pub fn mount_points() -> Vec<String> {
 
 /// Lazily unmounts everything mounted at or below `dir`, deepest first. Returns the mount
 /// points it could not unmount, with the reason.
+/// Bind-mounts `dir` onto itself and makes it a shared mount, recursively: mounts made below
+/// it later show in every mount namespace copied from this one with slave propagation.
+/// [`unmount_below`] of `dir` undoes it.
+pub fn make_shared_mount(dir: &Path) -> std::io::Result<()> {
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let none = std::ptr::null::<libc::c_char>();
+    // SAFETY: valid NUL-terminated paths; null filesystem type and data as mount(2) allows.
+    let rc = unsafe {
+        libc::mount(
+            c.as_ptr(),
+            c.as_ptr(),
+            none,
+            libc::MS_BIND | libc::MS_REC,
+            none.cast(),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    set_shared(dir).inspect_err(|_| {
+        // SAFETY: as above.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    })
+}
+
+/// Makes the mount at `dir` (a mount point already) shared, recursively.
+pub fn set_shared(dir: &Path) -> std::io::Result<()> {
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let none = std::ptr::null::<libc::c_char>();
+    // SAFETY: a valid NUL-terminated path; null source, type and data as mount(2) allows.
+    let rc = unsafe {
+        libc::mount(
+            none,
+            c.as_ptr(),
+            none,
+            libc::MS_SHARED | libc::MS_REC,
+            none.cast(),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 pub fn unmount_below(dir: &Path) -> Vec<String> {
     let prefix = dir.to_string_lossy().into_owned();
     let mut points: Vec<String> = mount_points()

@@ -87,7 +87,7 @@ impl Status {
             (Signal, s) => Ok(s),
             (Exec, Created | Running) => Ok(self),
             (Exec, Paused) => refuse("is paused: resume it before exec"),
-            (Exec, Stopped) => refuse("is stopped: cannot exec into it"),
+            (Exec, Stopped) => refuse("is stopped, not running: cannot exec into it"),
             (Delete, Created | Stopped) => Ok(Deleted),
             (Delete, Running | Paused) => refuse(&format!(
                 "is {}: stop it first (ctr task kill), then delete",
