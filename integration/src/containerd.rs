@@ -261,9 +261,12 @@ impl Containerd {
         let mut cmd = match self.options.pid_max {
             None => Command::new(v.containerd_bin()),
             Some(max) => {
-                // unshare stays containerd's parent; its death (Drop's SIGTERM) is passed on.
+                // unshare stays containerd's parent (it ignores SIGTERM itself: the daemon
+                // is signalled directly, see `stop_daemon`).
                 let mut cmd = Command::new("unshare");
-                cmd.args(["--pid", "--fork", "--mount-proc", "--propagation", "slave"])
+                // Shared mounts stay peers across the namespaces (mounts and unmounts of the
+                // rootfs clones go both ways); private ones (/ here, so the new /proc) stay put.
+                cmd.args(["--pid", "--fork", "--mount-proc", "--propagation", "unchanged"])
                     .arg("--kill-child=SIGTERM")
                     .args(["--", "sh", "-c"])
                     .arg(format!(
@@ -565,7 +568,19 @@ impl Containerd {
     fn stop_daemon(&mut self) {
         if let Some(mut child) = self.child.take() {
             if let Ok(None) = child.try_wait() {
-                process::signal(child.id() as i32, libc::SIGTERM);
+                // In a PID namespace of its own, containerd is unshare's child.
+                let pid = child.id();
+                let daemon = match self.options.pid_max {
+                    None => vec![pid as i32],
+                    Some(_) => fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .filter_map(|p| p.parse().ok())
+                        .collect(),
+                };
+                for p in daemon {
+                    process::signal(p, libc::SIGTERM);
+                }
                 let (_, killed) = process::wait_with_limit(&mut child, STOP_TIMEOUT);
                 if killed {
                     eprintln!(
