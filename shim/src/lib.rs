@@ -8,13 +8,18 @@
 //! | `lxcconf` | the OCI runtime spec -> LXC config translation (pure, golden-tested) |
 //! | `hooks` | the spec's OCI hooks: when, where and with which state each runs, and running them |
 //! | `process` | the OCI process spec -> the init's config |
+//! | `seccomp` | the seccomp compiler: `linux.seccomp` -> the BPF program the init loads (x86_64) |
 //! | `config` | lxcri's TOML config file |
 //! | `rootfs` | which rootfs provider (pass-through or ZFS clones), per-container options, collection |
 //! | `options` | runtime options containerd sends |
-//! | `cgroups` | a running container's cgroup: metrics (Stats) and limits (Update) |
+//! | `cgroup_settings` | OCI `linux.resources` -> cgroup files and values (v1/v2), for Create and Update (pure, golden-tested) |
+//! | `cgroup_files` | a running container's cgroup files: metrics (Stats), limits (Update); alias `cgroups` |
 //! | `oom` | OOM kills in a container's cgroup, as they happen |
 //! | `host` | facts about the host (cgroup layout, filesystems, processes) |
-pub mod cgroups;
+pub mod cgroup_files;
+pub mod cgroup_settings;
+/// The former name of [`cgroup_files`], kept for its callers.
+pub use cgroup_files as cgroups;
 pub mod cli;
 pub mod config;
 pub mod console;
@@ -28,5 +33,6 @@ pub mod oom;
 pub mod options;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod service;
 pub mod shim;
