@@ -350,15 +350,7 @@ fn update_dirs(dirs: &[PathBuf], mode: CgroupMode, r: &LinuxResources) -> Result
     let need = |file: &str| {
         dir_with(dirs, file).ok_or_else(|| format!("the container's cgroup has no {file}"))
     };
-    if r.network().is_some() || r.rdma().is_some() {
-        return Err(
-            "network and RDMA limits cannot be updated on a running container (memory, cpu \
-             and pids can)"
-                .into(),
-        );
-    }
-    let mut settings = cgroup_settings::settings(&cgroup_settings::for_update(r), mode)
-        .map_err(|e| e.to_string())?;
+    let mut settings = cgroup_settings::update_settings(r, mode)?;
     if mode == CgroupMode::V1 && settings.iter().any(|s| s.file == V1_MEMSW) {
         let current = need(V1_LIMIT)
             .ok()

@@ -62,6 +62,19 @@ pub fn settings(r: &LinuxResources, mode: CgroupMode) -> Result<Vec<Setting>, Tr
     Ok(s.out)
 }
 
+/// The settings Update writes for `r`, in order (the part [`for_update`] keeps, converted as for
+/// Create); network and RDMA limits are an error.
+pub fn update_settings(r: &LinuxResources, mode: CgroupMode) -> Result<Vec<Setting>, String> {
+    if r.network().is_some() || r.rdma().is_some() {
+        return Err(
+            "network and RDMA limits cannot be updated on a running container (memory, cpu \
+             and pids can)"
+                .into(),
+        );
+    }
+    settings(&for_update(r), mode).map_err(|e| e.to_string())
+}
+
 /// The part of `r` that Update applies: memory limit, reservation and swap, cpu (shares, quota,
 /// period, burst, idle, cpus, mems) and pids. What it leaves out is [`not_updated`], and network
 /// and RDMA limits, which Update refuses.
