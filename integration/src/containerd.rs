@@ -266,13 +266,19 @@ impl Containerd {
                 let mut cmd = Command::new("unshare");
                 // Shared mounts stay peers across the namespaces (mounts and unmounts of the
                 // rootfs clones go both ways); private ones (/ here, so the new /proc) stay put.
-                cmd.args(["--pid", "--fork", "--mount-proc", "--propagation", "unchanged"])
-                    .arg("--kill-child=SIGTERM")
-                    .args(["--", "sh", "-c"])
-                    .arg(format!(
-                        "echo {max} > /proc/sys/kernel/pid_max && exec \"$0\" \"$@\""
-                    ))
-                    .arg(v.containerd_bin());
+                cmd.args([
+                    "--pid",
+                    "--fork",
+                    "--mount-proc",
+                    "--propagation",
+                    "unchanged",
+                ])
+                .arg("--kill-child=SIGTERM")
+                .args(["--", "sh", "-c"])
+                .arg(format!(
+                    "echo {max} > /proc/sys/kernel/pid_max && exec \"$0\" \"$@\""
+                ))
+                .arg(v.containerd_bin());
                 cmd
             }
         };

@@ -35,3 +35,35 @@ fn build_busybox() -> Result<Vec<u8>, String> {
         .map_err(|e| e.to_string())?;
     std::fs::read(&tar).map_err(|e| format!("cannot read {}: {e}", tar.display()))
 }
+
+/// The reference of the image [`deep_image_archive`] builds.
+pub const DEEP_IMAGE_REF: &str = "local/deep:latest";
+
+/// Writes into `dir` the OCI archive of an image of `layers` layers (at least 2): busybox with a
+/// file `/deepest` in the first, then one layer per number `n` (2 to `layers`) adding
+/// `/layers/<n>` (three digits) and rewriting `/top` to `n`. Its overlay's `lowerdir=` at
+/// containerd's snapshot paths is longer than a page from about 60 layers on. Returns the
+/// archive's path.
+pub fn deep_image_archive(dir: &std::path::Path, layers: usize) -> std::path::PathBuf {
+    assert!(layers >= 2, "a deep image has at least 2 layers");
+    let base = dir.join("layer-001");
+    busybox_rootfs(&base).expect("busybox rootfs for the deep image");
+    std::fs::write(base.join("deepest"), "deepest layer\n").unwrap();
+    let mut builder = ImageBuilder::new(DEEP_IMAGE_REF).layer_dir(&base);
+    for n in 2..=layers {
+        let l = dir.join(format!("layer-{n:03}"));
+        std::fs::create_dir_all(l.join("layers")).unwrap();
+        std::fs::write(l.join("layers").join(format!("{n:03}")), format!("{n}\n")).unwrap();
+        std::fs::write(l.join("top"), format!("{n}\n")).unwrap();
+        builder = builder.layer_dir(&l);
+    }
+    let tar = dir.join("deep.tar");
+    builder
+        .config(ImageConfigSpec {
+            cmd: vec!["/bin/sh".to_string()],
+            ..ImageConfigSpec::default()
+        })
+        .write_archive(&tar)
+        .unwrap_or_else(|e| panic!("cannot build the {layers}-layer image: {e}"));
+    tar
+}

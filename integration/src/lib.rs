@@ -42,7 +42,7 @@ pub use cri::{
     lxcri_shims, parse_cri_log, pod_cgroup_dir, Cri, CriNode, PodCgroup, CRI_BUSYBOX,
     CRI_NAMESPACE, LXCRI_HANDLER, NODE_LXCRI_CONFIG, PAUSE_IMAGE, RUNC_HANDLER,
 };
-pub use image::{busybox_archive, BUSYBOX_REF};
+pub use image::{busybox_archive, deep_image_archive, BUSYBOX_REF, DEEP_IMAGE_REF};
 pub use leaks::{leaks, remove_leftovers, wait_no_leaks};
 pub use pty::PtySession;
 pub use scenario::{

@@ -19,6 +19,7 @@ integration::per_containerd_version!(
     gc_honours_the_keep_policy_and_removes_orphans,
     a_configured_pool_that_is_missing_fails_create_and_leaves_nothing,
     three_layers_with_whiteouts_give_the_tree_runc_sees,
+    a_100_layer_image_gets_a_base_from_its_merged_layers,
 );
 
 /// A pool, a mount root and the lxcri config enabling ZFS on `<pool>/lxcri`.
@@ -766,5 +767,33 @@ fn three_layers_with_whiteouts_give_the_tree_runc_sees(cd: &Containerd, z: &Zfs)
     }
     assert!(got.contains("var/thing/inside"), "{got}");
     assert!(got.contains("opt/x/3"), "{got}");
+    assert_clean(&id);
+}
+
+/// The base of an image whose `lowerdir=` is longer than a page is built from its merged view
+/// (mounted with relative lower directories): the clone has the deepest and the top layer.
+fn a_100_layer_image_gets_a_base_from_its_merged_layers(cd: &Containerd, z: &Zfs) {
+    let tmp = tempfile::tempdir().unwrap();
+    let tar = integration::deep_image_archive(tmp.path(), 100);
+    cd.import_archive(&tar, integration::DEEP_IMAGE_REF);
+    let id = unique_id("zdeep");
+    let out = run_rm(
+        cd,
+        z,
+        &[],
+        integration::DEEP_IMAGE_REF,
+        &id,
+        &[
+            "sh",
+            "-c",
+            "cat /deepest /layers/002 /layers/100 /top; ls /layers | wc -l",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).split_whitespace().collect::<Vec<_>>(),
+        ["deepest", "layer", "2", "100", "100", "99"]
+    );
+    assert_eq!(z.children("images").len(), 1, "the image's base was built");
     assert_clean(&id);
 }

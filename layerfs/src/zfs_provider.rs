@@ -24,7 +24,7 @@
 use crate::tree::{apply_upper, copy_tree, is_empty_dir};
 use crate::zfs::{Runner, ZfsError, ZfsErrorKind};
 use crate::zfs_config::{parse_size, ConfigError, ZfsConfig};
-use crate::{Error, MountSpec, PreparedRootfs, RootfsProvider, RootfsRequest};
+use crate::{Error, MountError, MountSpec, PreparedRootfs, RootfsProvider, RootfsRequest};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -43,6 +43,8 @@ pub enum ZfsProviderError {
     Zfs(#[from] ZfsError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("layerfs: mounting the image's layers read-only to build its base: {0}")]
+    Mount(MountError),
     #[error("layerfs: {what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -922,20 +924,16 @@ impl SourceView {
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(":");
-        let r = nix::mount::mount(
-            Some("overlay"),
-            &path,
-            Some("overlay"),
-            nix::mount::MsFlags::MS_RDONLY,
-            Some(format!("lowerdir={lowerdir}").as_str()),
-        );
-        if let Err(e) = r {
+        // Through `mount::mount`, as the pass-through provider mounts: a lowerdir list longer
+        // than a page (an image of 60 or more layers) is mounted with relative paths.
+        let spec = MountSpec {
+            kind: "overlay".into(),
+            source: "overlay".into(),
+            options: vec!["ro".into(), format!("lowerdir={lowerdir}")],
+        };
+        if let Err(e) = crate::mount::mount(&spec, &path) {
             let _ = std::fs::remove_dir(&path);
-            return Err(ZfsProviderError::Io {
-                what: "mounting the image's layers read-only at",
-                path,
-                source: e.into(),
-            });
+            return Err(ZfsProviderError::Mount(e));
         }
         Ok(SourceView {
             path,

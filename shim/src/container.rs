@@ -535,7 +535,7 @@ pub fn create(cfg: &Config, req: &CreateRequest, provider: &dyn RootfsProvider) 
     lxcconf::check_mount_targets(&opts.rootfs, &lxc).map_err(bad_spec)?;
     for dir in lxc.get_all("lxc.cgroup.dir.container") {
         check_cgroup_free(dir)?;
-        crate::cgroups::prepare_cpuset_parents(dir).map_err(|e| {
+        crate::cgroup_files::prepare_cpuset_parents(dir).map_err(|e| {
             Error::Internal(format!(
                 "container {}: preparing the cpuset parents of cgroup {dir}: {e}",
                 req.id

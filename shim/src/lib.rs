@@ -8,14 +8,17 @@
 //! | `lxcconf` | the OCI runtime spec -> LXC config translation (pure, golden-tested) |
 //! | `hooks` | the spec's OCI hooks: when, where and with which state each runs, and running them |
 //! | `process_spec` | the OCI process spec -> the init's config |
+//! | `seccomp` | the seccomp compiler: `linux.seccomp` -> the BPF program the init loads (x86_64) |
 //! | `config` | lxcri's TOML config file |
 //! | `rootfs` | which rootfs provider (pass-through or ZFS clones), per-container options, collection |
 //! | `options` | runtime options containerd sends |
-//! | `cgroups` | a running container's cgroup: metrics (Stats) and limits (Update) |
+//! | `cgroup_settings` | OCI `linux.resources` -> cgroup files and values (v1/v2), for Create and Update (pure, golden-tested) |
+//! | `cgroup_files` | a running container's cgroup files: metrics (Stats), limits (Update); |
 //! | `oom` | OOM kills in a container's cgroup, as they happen |
 //! | `console` | a process's terminal: the pty master, copied to and from containerd's FIFOs |
 //! | `host` | facts about the host (cgroup layout, filesystems, processes) |
-pub mod cgroups;
+pub mod cgroup_files;
+pub mod cgroup_settings;
 pub mod cli;
 pub mod config;
 pub mod console;
@@ -28,5 +31,6 @@ pub mod oom;
 pub mod options;
 pub mod process_spec;
 pub mod rootfs;
+pub mod seccomp;
 pub mod shim;
 pub mod task;

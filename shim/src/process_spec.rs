@@ -54,8 +54,8 @@ pub fn init_config(spec: &Spec) -> Result<InitConfig, ProcessError> {
         cfg.masked_paths = absolute_paths("linux.maskedPaths", linux.masked_paths())?;
         cfg.readonly_paths = absolute_paths("linux.readonlyPaths", linux.readonly_paths())?;
     }
-    cfg.seccomp = crate::lxcconf::compile_seccomp(spec)
-        .map_err(|e| ProcessError::new(e.field(), e.to_string()))?;
+    cfg.seccomp =
+        crate::seccomp::compile(spec).map_err(|e| ProcessError::new(e.field(), e.to_string()))?;
     Ok(cfg)
 }
 

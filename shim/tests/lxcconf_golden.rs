@@ -197,7 +197,7 @@ fn seccomp_goes_to_the_init_not_to_lxc() {
             "{name}: no seccomp note in {:?}",
             cfg.notes()
         );
-        let prog = lxcri::lxcconf::compile_seccomp(&spec)
+        let prog = lxcri::seccomp::compile(&spec)
             .expect("compiles")
             .expect("has a program");
         assert!(prog.filter.len() > 10 && prog.filter.len() <= 4096);

@@ -16,13 +16,13 @@
 //! Anything the spec asks for that neither LXC nor the init does is an error here, never a
 //! silent omission.
 //!
-//! One `configure_*` function per concern, each citing the keys it sets.
+//! One `configure_*` function per concern, each citing the keys it sets. The seccomp compiler is
+//! not here (it sets no LXC key): see `crate::seccomp`.
 
-mod cgroups;
+mod cgroup_keys;
 mod error;
 mod mounts;
 mod namespaces;
-mod seccomp;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -31,7 +31,6 @@ use oci_spec::runtime::Spec;
 
 pub use error::TranslateError;
 pub use mounts::{check_mount_targets, resolve_mount_destinations};
-pub use seccomp::{compile as compile_seccomp, syscall_number};
 
 /// Where the host's cgroup controllers live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -184,8 +183,8 @@ pub fn translate(spec: &Spec, opts: &Options) -> Result<LxcConfig, TranslateErro
     mounts::configure_mounts(&mut cfg, spec, opts)?;
     mounts::configure_devices(&mut cfg, spec)?;
     configure_sysctl(&mut cfg, spec, &ns)?;
-    cgroups::configure_cgroups(&mut cfg, spec, opts)?;
-    seccomp::configure_seccomp(&mut cfg, spec)?;
+    cgroup_keys::configure_cgroups(&mut cfg, spec, opts)?;
+    note_seccomp(&mut cfg, spec)?;
     Ok(cfg)
 }
 
@@ -303,6 +302,35 @@ fn note_hooks(cfg: &mut LxcConfig, spec: &Spec) -> Result<(), TranslateError> {
                 kind.field()
             ));
         }
+    }
+    Ok(())
+}
+
+/// `linux.seccomp` sets no LXC key: the shim compiles it (`crate::seccomp`) and the init loads
+/// it. It is compiled here too, so a profile the compiler refuses fails the translation naming
+/// its field, and the config's comments say what the init will load.
+fn note_seccomp(cfg: &mut LxcConfig, spec: &Spec) -> Result<(), TranslateError> {
+    let Some(sc) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(());
+    };
+    let arch = std::env::consts::ARCH;
+    let Some(c) = crate::seccomp::compile_for(spec, arch)? else {
+        return Ok(());
+    };
+    cfg.notes.push(format!(
+        "linux.seccomp (default {}, {} rules, flags {:#x}): compiled to {} BPF instructions, \
+         loaded by {INIT_IN_CONTAINER} before the exec, not by lxc.seccomp.profile",
+        crate::seccomp::action_name(sc.default_action()),
+        sc.syscalls().as_ref().map_or(0, Vec::len),
+        c.program.flags,
+        c.program.filter.len()
+    ));
+    if !c.unknown.is_empty() {
+        cfg.notes.push(format!(
+            "linux.seccomp: {} syscall names unknown on {arch}, skipped: {}",
+            c.unknown.len(),
+            c.unknown.join(" ")
+        ));
     }
     Ok(())
 }

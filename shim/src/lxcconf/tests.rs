@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::cgroups::cgroup_path_parts;
+use super::cgroup_keys::cgroup_path_parts;
 use super::mounts::{fstab_escape, normalize_destination};
 
 #[test]

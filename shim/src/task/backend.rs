@@ -190,18 +190,18 @@ impl Backend for Lxc {
     }
 
     fn metrics(&self, pid: i32) -> Result<Any> {
-        crate::cgroups::metrics(pid).map_err(|e| Error::Internal(format!("metrics: {e}")))
+        crate::cgroup_files::metrics(pid).map_err(|e| Error::Internal(format!("metrics: {e}")))
     }
 
     fn update(&self, pid: i32, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
-        let ignored = crate::cgroups::not_updated(resources);
+        let ignored = crate::cgroup_files::not_updated(resources);
         if !ignored.is_empty() {
             log::warn!(
                 "not applied (lxcri updates memory limit/reservation/swap, cpu shares/quota/period/cpuset and pids only): {}",
                 ignored.join(", ")
             );
         }
-        crate::cgroups::update(pid, resources).map_err(Error::InvalidArgument)
+        crate::cgroup_files::update(pid, resources).map_err(Error::InvalidArgument)
     }
 
     fn cleanup(&self, h: &LxcContainer, init_pid: i32) -> Vec<String> {

@@ -1,9 +1,12 @@
-//! A running container's cgroup: metrics for `Stats` (containerd's cgroups v1 `Metrics` on a v1
-//! or hybrid host, its v2 `Metrics` on a unified host) and new limits for `Update`.
+//! A running container's cgroup files: metrics for `Stats` (containerd's cgroups v1 `Metrics` on
+//! a v1 or hybrid host, its v2 `Metrics` on a unified host), new limits for `Update` (the files
+//! and values of [`crate::cgroup_settings`], the conversion Create uses too), and the cpuset
+//! parents Create readies.
 //!
 //! The cgroup is found from the container's init (`/proc/PID/cgroup`), so it is always the one
 //! LXC made from the spec's `cgroupsPath`.
 
+use crate::cgroup_settings::{self, Setting};
 use crate::host;
 use crate::lxcconf::CgroupMode;
 use containerd_shim_protos::cgroups::metrics as v1;
@@ -304,195 +307,67 @@ fn write(dir: &Path, file: &str, value: impl ToString) -> Result<(), String> {
 }
 
 /// Applies new limits (`ctr task update`, CRI UpdateContainerResources) to the running
-/// container's cgroup: memory, cpu (shares/weight, quota and period, cpuset) and pids. Device
-/// rules and hugepage limits are left as they are (see [`not_updated`]); network and RDMA limits
-/// are an error naming them.
+/// container's cgroup: memory, cpu (shares/weight, quota and period, burst, idle, cpuset) and
+/// pids, as [`cgroup_settings::settings`] converts them (the values Create gives LXC). Device
+/// rules, hugepage and blkio limits are left as they are (see [`not_updated`]); network and RDMA
+/// limits are an error naming them.
 pub fn update(pid: i32, r: &LinuxResources) -> Result<(), String> {
     let dirs = host::cgroup_dirs(pid);
     if dirs.is_empty() {
         return Err(format!("process {pid} has no cgroup (has it exited?)"));
     }
-    update_dirs(&dirs, host::cgroup_mode() == CgroupMode::V2, r)
+    update_dirs(&dirs, host::cgroup_mode(), r)
 }
 
-/// The fields of an update that [`update`] does not apply (it applies the rest): named so the
-/// shim can log them instead of dropping them silently.
-///
-/// containerd's CRI plugin sends the container's whole `linux.resources` with every
-/// UpdateContainerResources, device rules and hugepage limits included, though the CRI cannot
-/// change either: they are not applied (as runc's `update` does not), not refused.
+/// The fields of an update that [`update`] does not apply: [`cgroup_settings::not_updated`].
 pub fn not_updated(r: &LinuxResources) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        out.push("devices");
-    }
-    if r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()) {
-        out.push("hugepageLimits");
-    }
-    if r.block_io().is_some() {
-        out.push("blockIO");
-    }
-    if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
-        out.push("unified");
-    }
-    if let Some(m) = r.memory() {
-        for (set, name) in [
-            (m.kernel().is_some(), "memory.kernel"),
-            (m.kernel_tcp().is_some(), "memory.kernelTCP"),
-            (m.swappiness().is_some(), "memory.swappiness"),
-            (m.disable_oom_killer().is_some(), "memory.disableOOMKiller"),
-        ] {
-            if set {
-                out.push(name);
-            }
-        }
-    }
-    if let Some(c) = r.cpu() {
-        if c.realtime_runtime().is_some() || c.realtime_period().is_some() {
-            out.push("cpu.realtime");
-        }
-    }
-    out
+    cgroup_settings::not_updated(r)
 }
+
+const V1_LIMIT: &str = "memory.limit_in_bytes";
+const V1_MEMSW: &str = "memory.memsw.limit_in_bytes";
 
 /// cgroup v1's memory limit and memory+swap limit: the kernel keeps the limit at most the
-/// memory+swap limit at every step, so when the new memory+swap limit is above the current memory
-/// limit it goes first (raising both), else the memory limit does (lowering both).
-fn update_v1_memory_and_swap(
-    need: &dyn Fn(&str) -> Result<PathBuf, String>,
-    limit: Option<i64>,
-    swap: Option<i64>,
-) -> Result<(), String> {
-    const LIMIT: &str = "memory.limit_in_bytes";
-    const MEMSW: &str = "memory.memsw.limit_in_bytes";
-    let swap_first = match (limit, swap) {
-        (Some(_), Some(sw)) => {
-            let current: i64 = read(&need(LIMIT)?, LIMIT)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(i64::MAX);
-            sw < 0 || current < sw
-        }
-        _ => false,
+/// memory+swap limit at every step, so when the new memory+swap limit is unlimited or above the
+/// `current` memory limit it goes first (raising both), else the memory limit does (lowering
+/// both). Moves the memory+swap setting before the memory limit when it must go first.
+fn order_v1_memory_and_swap(settings: &mut Vec<Setting>, current: Option<i64>) {
+    let pos = |f: &str| settings.iter().position(|s| s.file == f);
+    let (Some(limit), Some(memsw)) = (pos(V1_LIMIT), pos(V1_MEMSW)) else {
+        return;
     };
-    let set_swap = |sw: i64| match need(MEMSW) {
-        Ok(d) => write(&d, MEMSW, sw),
-        Err(e) => Err(format!(
-            "{e} (swap accounting is off: boot with swapaccount=1, or give no swap limit)"
-        )),
-    };
-    if swap_first {
-        if let Some(sw) = swap {
-            set_swap(sw)?;
-        }
+    let swap: i64 = settings[memsw].value.parse().unwrap_or(-1);
+    let swap_first = swap < 0 || current.unwrap_or(i64::MAX) < swap;
+    if swap_first && memsw > limit {
+        let s = settings.remove(memsw);
+        settings.insert(limit, s);
     }
-    if let Some(l) = limit {
-        write(&need(LIMIT)?, LIMIT, l)?;
-    }
-    if !swap_first {
-        if let Some(sw) = swap {
-            set_swap(sw)?;
-        }
-    }
-    Ok(())
 }
 
-/// [`update`] on the container's cgroup directories (`v2`: the unified hierarchy's files).
-fn update_dirs(dirs: &[PathBuf], v2: bool, r: &LinuxResources) -> Result<(), String> {
+/// [`update`] on the container's cgroup directories.
+fn update_dirs(dirs: &[PathBuf], mode: CgroupMode, r: &LinuxResources) -> Result<(), String> {
     let need = |file: &str| {
         dir_with(dirs, file).ok_or_else(|| format!("the container's cgroup has no {file}"))
     };
-    if r.network().is_some() || r.rdma().is_some() {
-        return Err(
-            "network and RDMA limits cannot be updated on a running container (memory, cpu \
-             and pids can)"
-                .into(),
-        );
+    let mut settings = cgroup_settings::update_settings(r, mode)?;
+    if mode == CgroupMode::V1 && settings.iter().any(|s| s.file == V1_MEMSW) {
+        let current = need(V1_LIMIT)
+            .ok()
+            .and_then(|d| read(&d, V1_LIMIT))
+            .and_then(|v| v.parse().ok());
+        order_v1_memory_and_swap(&mut settings, current);
     }
-    if let Some(mem) = r.memory() {
-        if v2 {
-            if let Some(limit) = mem.limit() {
-                let value = if limit < 0 {
-                    "max".to_string()
-                } else {
-                    limit.to_string()
-                };
-                write(&need("memory.max")?, "memory.max", value)?;
-            }
-            if let Some(swap) = mem.swap() {
-                // OCI's swap is memory+swap; v2's memory.swap.max is swap alone.
-                let value = match (swap, mem.limit()) {
-                    (s, _) if s < 0 => "max".to_string(),
-                    (0, _) => "0".to_string(),
-                    (s, Some(l)) if l < 0 => s.to_string(),
-                    (s, Some(l)) if l > 0 && s >= l => (s - l).to_string(),
-                    (s, l) => {
-                        return Err(format!(
-                            "swap (memory+swap) {s} cannot be converted to cgroup v2 with memory \
-                             limit {l:?}: give a memory limit, and a swap at least as large"
-                        ))
-                    }
-                };
-                write(&need("memory.swap.max")?, "memory.swap.max", value)?;
-            }
-        } else {
-            update_v1_memory_and_swap(&need, mem.limit(), mem.swap())?;
-        }
-        if let Some(res) = mem.reservation() {
-            if v2 {
-                write(&need("memory.low")?, "memory.low", res)?;
+    for s in &settings {
+        let dir = need(&s.file).map_err(|e| {
+            if s.file == V1_MEMSW {
+                format!(
+                    "{e} (swap accounting is off: boot with swapaccount=1, or give no swap limit)"
+                )
             } else {
-                write(
-                    &need("memory.soft_limit_in_bytes")?,
-                    "memory.soft_limit_in_bytes",
-                    res,
-                )?;
+                e
             }
-        }
-    }
-    if let Some(cpu) = r.cpu() {
-        if let Some(shares) = cpu.shares() {
-            if v2 {
-                // runc's conversion of cgroup v1 shares [2, 262144] to v2 weight [1, 10000].
-                let weight = 1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142;
-                write(&need("cpu.weight")?, "cpu.weight", weight)?;
-            } else {
-                write(&need("cpu.shares")?, "cpu.shares", shares)?;
-            }
-        }
-        if cpu.quota().is_some() || cpu.period().is_some() {
-            if v2 {
-                let d = need("cpu.max")?;
-                let period = cpu.period().unwrap_or(100_000);
-                let quota = match cpu.quota() {
-                    Some(q) if q > 0 => q.to_string(),
-                    _ => "max".to_string(),
-                };
-                write(&d, "cpu.max", format!("{quota} {period}"))?;
-            } else {
-                let d = need("cpu.cfs_quota_us")?;
-                if let Some(p) = cpu.period() {
-                    write(&d, "cpu.cfs_period_us", p)?;
-                }
-                if let Some(q) = cpu.quota() {
-                    write(&d, "cpu.cfs_quota_us", q)?;
-                }
-            }
-        }
-        if let Some(cpus) = cpu.cpus() {
-            write(&need("cpuset.cpus")?, "cpuset.cpus", cpus)?;
-        }
-        if let Some(mems) = cpu.mems() {
-            write(&need("cpuset.mems")?, "cpuset.mems", mems)?;
-        }
-    }
-    if let Some(pids) = r.pids() {
-        let limit = pids.limit();
-        let value = if limit <= 0 {
-            "max".to_string()
-        } else {
-            limit.to_string()
-        };
-        write(&need("pids.max")?, "pids.max", value)?;
+        })?;
+        write(&dir, &s.file, &s.value)?;
     }
     Ok(())
 }
@@ -572,7 +447,7 @@ mod tests {
                 "cpu": {"shares": 1024, "quota": 50000, "period": 100000},
                 "pids": {"limit": 64}}"#,
         );
-        update_dirs(&dirs, true, &r).unwrap();
+        update_dirs(&dirs, CgroupMode::V2, &r).unwrap();
         assert_eq!(file(&d, "memory.max"), "33554432");
         assert_eq!(file(&d, "memory.low"), "1048576");
         // runc's conversion: shares 1024 -> weight 39.
@@ -583,7 +458,7 @@ mod tests {
         // No limit: "max".
         let r =
             resources(r#"{"memory": {"limit": -1}, "cpu": {"quota": -1}, "pids": {"limit": 0}}"#);
-        update_dirs(&dirs, true, &r).unwrap();
+        update_dirs(&dirs, CgroupMode::V2, &r).unwrap();
         assert_eq!(file(&d, "memory.max"), "max");
         assert_eq!(file(&d, "cpu.max"), "max 100000");
         assert_eq!(file(&d, "pids.max"), "max");
@@ -604,7 +479,7 @@ mod tests {
         let r = resources(
             r#"{"memory": {"limit": 33554432}, "cpu": {"shares": 512, "quota": 20000, "period": 50000}}"#,
         );
-        update_dirs(&dirs, false, &r).unwrap();
+        update_dirs(&dirs, CgroupMode::V1, &r).unwrap();
         assert_eq!(file(&mem, "memory.limit_in_bytes"), "33554432");
         assert_eq!(file(&cpu, "cpu.shares"), "512");
         assert_eq!(file(&cpu, "cpu.cfs_quota_us"), "20000");
@@ -628,9 +503,19 @@ mod tests {
     fn update_names_what_it_cannot_do() {
         let d = fixture(&[("memory.max", "max")]);
         let dirs = vec![d.path().to_path_buf()];
-        let e = update_dirs(&dirs, true, &resources(r#"{"pids": {"limit": 5}}"#)).unwrap_err();
+        let e = update_dirs(
+            &dirs,
+            CgroupMode::V2,
+            &resources(r#"{"pids": {"limit": 5}}"#),
+        )
+        .unwrap_err();
         assert!(e.contains("pids.max"), "{e}");
-        let e = update_dirs(&dirs, true, &resources(r#"{"network": {"classID": 1}}"#)).unwrap_err();
+        let e = update_dirs(
+            &dirs,
+            CgroupMode::V2,
+            &resources(r#"{"network": {"classID": 1}}"#),
+        )
+        .unwrap_err();
         assert!(e.contains("network and RDMA"), "{e}");
     }
 
@@ -672,42 +557,116 @@ mod tests {
 
     #[test]
     fn v1_swap_goes_first_when_raising_and_last_when_lowering() {
-        // A fixture cannot enforce limit <= memsw: record the order of the writes instead.
-        let d = fixture(&[
-            ("memory.limit_in_bytes", "67108864"),
-            ("memory.memsw.limit_in_bytes", "67108864"),
-        ]);
-        let dir = d.path().to_path_buf();
-        let order = std::cell::RefCell::new(Vec::new());
-        let need = |f: &str| {
-            order.borrow_mut().push(f.to_string());
-            Ok(dir.clone())
+        let list = |limit: i64, swap: i64| {
+            let r = resources(&format!(
+                r#"{{"memory": {{"limit": {limit}, "swap": {swap}}}}}"#
+            ));
+            cgroup_settings::settings(&r, CgroupMode::V1).unwrap()
         };
-        update_v1_memory_and_swap(&need, Some(100663296), Some(100663296)).unwrap();
-        assert_eq!(file(&d, "memory.limit_in_bytes"), "100663296");
-        assert_eq!(file(&d, "memory.memsw.limit_in_bytes"), "100663296");
-        // The first lookup reads the current limit; then the writes in their order.
-        assert_eq!(
-            order.borrow()[1..],
-            ["memory.memsw.limit_in_bytes", "memory.limit_in_bytes"]
-        );
-        order.borrow_mut().clear();
-        update_v1_memory_and_swap(&need, Some(33554432), Some(33554432)).unwrap();
-        assert_eq!(
-            order.borrow()[1..],
-            ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
-        );
-        assert_eq!(file(&d, "memory.memsw.limit_in_bytes"), "33554432");
+        let files = |l: &[Setting]| l.iter().map(|s| s.file.clone()).collect::<Vec<_>>();
+        // Raising 64M -> 96M: memory+swap first.
+        let mut l = list(100663296, 100663296);
+        order_v1_memory_and_swap(&mut l, Some(67108864));
+        assert_eq!(files(&l), [V1_MEMSW, V1_LIMIT]);
+        // Lowering 64M -> 32M: the limit first.
+        let mut l = list(33554432, 33554432);
+        order_v1_memory_and_swap(&mut l, Some(67108864));
+        assert_eq!(files(&l), [V1_LIMIT, V1_MEMSW]);
+        // Unlimited swap goes first whatever the current limit.
+        let mut l = list(33554432, -1);
+        order_v1_memory_and_swap(&mut l, Some(1 << 40));
+        assert_eq!(files(&l), [V1_MEMSW, V1_LIMIT]);
+
+        // The writes in that order, on files.
+        let d = fixture(&[(V1_LIMIT, "67108864"), (V1_MEMSW, "67108864")]);
+        let dirs = vec![d.path().to_path_buf()];
+        let r = resources(r#"{"memory": {"limit": 100663296, "swap": 134217728}}"#);
+        update_dirs(&dirs, CgroupMode::V1, &r).unwrap();
+        assert_eq!(file(&d, V1_LIMIT), "100663296");
+        assert_eq!(file(&d, V1_MEMSW), "134217728");
+
         // Without swap accounting a swap limit is an error that says so.
-        let no_memsw = |f: &str| {
-            if f.contains("memsw") {
-                Err(format!("the container's cgroup has no {f}"))
-            } else {
-                Ok(dir.clone())
-            }
-        };
-        let e = update_v1_memory_and_swap(&no_memsw, None, Some(1)).unwrap_err();
+        let d = fixture(&[(V1_LIMIT, "0")]);
+        let dirs = vec![d.path().to_path_buf()];
+        let e = update_dirs(
+            &dirs,
+            CgroupMode::V1,
+            &resources(r#"{"memory": {"swap": 1}}"#),
+        )
+        .unwrap_err();
         assert!(e.contains("swapaccount=1"), "{e}");
+    }
+
+    /// What the two paths disagreed on before they shared the conversion: an unlimited
+    /// reservation (v2 refuses `-1`), `shares: 0` (unset), an empty cpuset list.
+    #[test]
+    fn update_writes_what_create_writes_for_unset_and_unlimited_values() {
+        let d = fixture(&[
+            ("memory.low", "0"),
+            ("cpu.weight", "100"),
+            ("cpuset.cpus", "0-1"),
+        ]);
+        let dirs = vec![d.path().to_path_buf()];
+        let r = resources(r#"{"memory": {"reservation": -1}, "cpu": {"shares": 0, "cpus": ""}}"#);
+        update_dirs(&dirs, CgroupMode::V2, &r).unwrap();
+        assert_eq!(file(&d, "memory.low"), "max");
+        assert_eq!(file(&d, "cpu.weight"), "100", "shares 0 is unset");
+        assert_eq!(file(&d, "cpuset.cpus"), "0-1", "an empty list is unset");
+        // A swap below the limit is refused before anything is written.
+        let e = update_dirs(
+            &dirs,
+            CgroupMode::V2,
+            &resources(r#"{"memory": {"reservation": 5, "limit": 100, "swap": 50}}"#),
+        )
+        .unwrap_err();
+        assert!(e.contains("below the memory limit"), "{e}");
+        assert_eq!(file(&d, "memory.low"), "max");
+    }
+
+    /// Update writes exactly the values Create gives LXC (`lxc.cgroup[2].<file>`), for every
+    /// field it applies, on both cgroup versions.
+    #[test]
+    fn update_and_create_agree() {
+        let json = r#"{"memory": {"limit": 536870912, "reservation": -1, "swap": 1073741824},
+                       "cpu": {"shares": 512, "quota": 150000, "period": 100000, "burst": 1000,
+                               "cpus": "0-1", "mems": "0"},
+                       "pids": {"limit": -1}}"#;
+        for mode in [CgroupMode::V1, CgroupMode::V2] {
+            let spec: oci_spec::runtime::Spec = serde_json::from_value(serde_json::json!({
+                "ociVersion": "1.1.0",
+                "linux": {
+                    "namespaces": [{"type": "mount"}],
+                    "resources": serde_json::from_str::<serde_json::Value>(json).unwrap()
+                }
+            }))
+            .unwrap();
+            let opts = crate::lxcconf::Options {
+                rootfs: "/r".into(),
+                cgroup: mode,
+                ..Default::default()
+            };
+            let cfg = crate::lxcconf::translate(&spec, &opts).unwrap();
+            let prefix = if mode == CgroupMode::V1 {
+                "lxc.cgroup."
+            } else {
+                "lxc.cgroup2."
+            };
+            let keys: Vec<(String, String)> = cfg
+                .items()
+                .iter()
+                .filter_map(|(k, v)| Some((k.strip_prefix(prefix)?.to_string(), v.clone())))
+                .filter(|(k, _)| !k.starts_with("dir."))
+                .collect();
+            assert!(keys.len() >= 6, "{mode:?}: {keys:?}");
+            let d = fixture(&[]);
+            for (f, _) in &keys {
+                std::fs::write(d.path().join(f), "").unwrap();
+            }
+            update_dirs(&[d.path().to_path_buf()], mode, &resources(json)).unwrap();
+            for (f, v) in &keys {
+                assert_eq!(&file(&d, f), v, "{mode:?}: {f}");
+            }
+        }
     }
 
     #[test]
@@ -719,7 +678,7 @@ mod tests {
             r#"{"devices": [{"allow": false, "access": "rwm"}], "hugepageLimits": [],
                 "memory": {"limit": 100663296}}"#,
         );
-        update_dirs(&dirs, false, &r).unwrap();
+        update_dirs(&dirs, CgroupMode::V1, &r).unwrap();
         assert_eq!(
             std::fs::read_to_string(d.path().join("memory.limit_in_bytes")).unwrap(),
             "100663296"
