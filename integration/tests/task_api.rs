@@ -54,10 +54,10 @@ fn pause_stops_the_processes_and_resume_restarts_them(cd: &Containerd) {
     assert!(!cd.ctr(&["task", "pause", c.id()]).status.success());
     cd.ctr_ok(&["task", "resume", c.id()]);
     assert_eq!(c.status(), "RUNNING");
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(
-        c.value() > frozen,
-        "the counter did not advance after resume"
+    integration::wait_until(
+        "the counter to advance after resume",
+        Duration::from_secs(10),
+        || c.value() > frozen,
     );
     let text = events.stop();
     let mine: Vec<&str> = text.lines().filter(|l| l.contains(c.id())).collect();

@@ -231,6 +231,15 @@ fn code<T: std::fmt::Debug>(
     }
 }
 
+/// Panics unless `r` failed with `want`; `what` names the request.
+fn expect_code<T: std::fmt::Debug>(
+    r: std::result::Result<T, containerd_shim_protos::ttrpc::Error>,
+    want: Code,
+    what: &str,
+) {
+    assert_eq!(code(r), want, "{what}");
+}
+
 /// Bounds every wait of a test: a hang is a failure, not a stuck test run.
 async fn soon<F: std::future::Future>(what: &str, f: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(5), f)
@@ -495,119 +504,111 @@ async fn requests_in_the_wrong_state_get_the_runc_shims_codes() {
         ),
         Code::ALREADY_EXISTS
     );
-    assert_eq!(
-        code(h.pause("c").await),
+    expect_code(
+        h.pause("c").await,
         Code::FAILED_PRECONDITION,
-        "pause a created container"
+        "pause a created container",
     );
-    assert_eq!(
-        code(h.resume("c").await),
+    expect_code(
+        h.resume("c").await,
         Code::FAILED_PRECONDITION,
-        "resume a created container"
+        "resume a created container",
     );
-    assert_eq!(
-        code(h.start("c", "nope").await),
+    expect_code(
+        h.start("c", "nope").await,
         Code::NOT_FOUND,
-        "start an unknown exec"
+        "start an unknown exec",
     );
-    assert_eq!(
-        code(h.start("nope", "").await),
+    expect_code(
+        h.start("nope", "").await,
         Code::NOT_FOUND,
-        "start an unknown container"
+        "start an unknown container",
     );
     h.start("c", "").await.unwrap();
-    assert_eq!(
-        code(h.start("c", "").await),
+    expect_code(
+        h.start("c", "").await,
         Code::FAILED_PRECONDITION,
-        "start twice"
+        "start twice",
     );
-    assert_eq!(
-        code(h.resume("c").await),
+    expect_code(
+        h.resume("c").await,
         Code::FAILED_PRECONDITION,
-        "resume a running container"
+        "resume a running container",
     );
-    assert_eq!(
-        code(h.delete("c", "").await),
+    expect_code(
+        h.delete("c", "").await,
         Code::FAILED_PRECONDITION,
-        "delete a running container"
+        "delete a running container",
     );
 
     h.exec("c", "e").await.unwrap();
-    assert_eq!(
-        code(h.exec("c", "e").await),
+    expect_code(
+        h.exec("c", "e").await,
         Code::ALREADY_EXISTS,
-        "the same exec id twice"
+        "the same exec id twice",
     );
-    assert_eq!(
-        code(h.kill("c", "e", 15).await),
+    expect_code(
+        h.kill("c", "e", 15).await,
         Code::FAILED_PRECONDITION,
-        "kill an exec not started"
+        "kill an exec not started",
     );
     let epid = h.start("c", "e").await.unwrap() as i32;
-    assert_eq!(
-        code(h.start("c", "e").await),
+    expect_code(
+        h.start("c", "e").await,
         Code::FAILED_PRECONDITION,
-        "start an exec twice"
+        "start an exec twice",
     );
-    assert_eq!(
-        code(h.delete("c", "e").await),
+    expect_code(
+        h.delete("c", "e").await,
         Code::FAILED_PRECONDITION,
-        "delete a running exec"
+        "delete a running exec",
     );
     h.fake.exit(epid, 0);
     h.wait("c", "e").await;
-    assert_eq!(
-        code(h.kill("c", "e", 15).await),
+    expect_code(
+        h.kill("c", "e", 15).await,
         Code::NOT_FOUND,
-        "kill an exited exec"
+        "kill an exited exec",
     );
 
     h.pause("c").await.unwrap();
-    assert_eq!(
-        code(h.pause("c").await),
+    expect_code(h.pause("c").await, Code::FAILED_PRECONDITION, "pause twice");
+    expect_code(
+        h.exec("c", "e2").await,
         Code::FAILED_PRECONDITION,
-        "pause twice"
+        "exec into a paused container",
     );
-    assert_eq!(
-        code(h.exec("c", "e2").await),
+    expect_code(
+        h.delete("c", "").await,
         Code::FAILED_PRECONDITION,
-        "exec into a paused container"
-    );
-    assert_eq!(
-        code(h.delete("c", "").await),
-        Code::FAILED_PRECONDITION,
-        "delete a paused container"
+        "delete a paused container",
     );
     h.resume("c").await.unwrap();
 
     h.kill("c", "", 9).await.unwrap();
     assert_eq!(h.wait("c", "").await, 137);
-    assert_eq!(
-        code(h.kill("c", "", 9).await),
+    expect_code(
+        h.kill("c", "", 9).await,
         Code::NOT_FOUND,
-        "kill an exited container"
+        "kill an exited container",
     );
-    assert_eq!(
-        code(h.start("c", "").await),
+    expect_code(
+        h.start("c", "").await,
         Code::FAILED_PRECONDITION,
-        "start a stopped container"
+        "start a stopped container",
     );
-    assert_eq!(
-        code(h.exec("c", "e3").await),
+    expect_code(
+        h.exec("c", "e3").await,
         Code::FAILED_PRECONDITION,
-        "exec into a stopped container"
+        "exec into a stopped container",
     );
-    assert_eq!(
-        code(h.pause("c").await),
+    expect_code(
+        h.pause("c").await,
         Code::FAILED_PRECONDITION,
-        "pause a stopped container"
+        "pause a stopped container",
     );
     h.delete("c", "").await.unwrap();
-    assert_eq!(
-        code(h.delete("c", "").await),
-        Code::NOT_FOUND,
-        "delete twice"
-    );
+    expect_code(h.delete("c", "").await, Code::NOT_FOUND, "delete twice");
     let _ = h.topics();
 }
 
