@@ -116,6 +116,10 @@ pub struct ContainerdOptions {
     pub log_level: Option<String>,
     /// Where containerd finds the lxcri shim (first in its PATH); default [`shim_dir`].
     pub shim_dir: Option<PathBuf>,
+    /// A ZFS dataset (`pool/name`, not existing yet) for containerd's own zfs snapshotter: it is
+    /// created mounted on the snapshotter's root directory before containerd starts, which is
+    /// what the plugin needs to load (kernel OpenZFS only: it skips itself on zfs-fuse).
+    pub zfs_snapshotter: Option<String>,
 }
 
 /// A private containerd. Dropping it removes the containers it still has, stops it (SIGTERM,
@@ -173,6 +177,21 @@ impl Containerd {
         fs::write(&c.config, c.config_toml())
             .unwrap_or_else(|e| panic!("{v}: cannot write {}: {e}", c.config.display()));
         // From here on Drop cleans up whatever happens.
+        if let Some(ds) = c.options.zfs_snapshotter.clone() {
+            let mountpoint = c.root.join("io.containerd.snapshotter.v1.zfs");
+            let mp = format!("mountpoint={}", mountpoint.display());
+            let out = process::run_with_limit(
+                Command::new("zfs").args(["create", "-p", "-o", &mp, &ds]),
+                None,
+                Duration::from_secs(60),
+            );
+            if !out.status.success() {
+                panic!(
+                    "{v}: `zfs create -o {mp} {ds}` for the zfs snapshotter failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+        }
         c.spawn();
         c.wait_ready();
         c
