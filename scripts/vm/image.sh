@@ -18,6 +18,9 @@ set -euo pipefail
 # shellcheck source=scripts/vm/common.sh
 . "$LXCRI_ROOT/scripts/vm/common.sh"
 
+# The whole script is one function, read completely before it runs: a build takes many minutes,
+# and bash would otherwise read an edited script from the middle of a line.
+main() {
 force=""
 case "${1:-}" in
 "") ;;
@@ -56,7 +59,8 @@ rm -rf "$LXCRI_VM_CACHE"/build.*
 
 start="$(now_ms)"
 work="$(mktemp -d "$LXCRI_VM_CACHE/build.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
+# A failed build's log is kept beside the cache (the half-built directory goes).
+trap 'cp -f "$work/build.log" "$LXCRI_VM_CACHE/failed-build.log" 2>/dev/null; rm -rf "$work"' EXIT
 root="$work/root"
 log "building the guest image in $work (log: $work/build.log; mirror $mirror)"
 
@@ -155,3 +159,6 @@ trap - EXIT
 find "$LXCRI_VM_CACHE" -mindepth 1 -maxdepth 1 -name 'image-*' ! -path "$dest" -exec rm -rf {} +
 log "guest image ready in $((($(now_ms) - start) / 1000)) s: $dest (kernel $kver, $(grep -E '^(zfsutils-linux|lxc|containerd|systemd) ' "$dest/packages.txt" | tr '\n' ' '))"
 echo "$dest"
+}
+
+main "$@"

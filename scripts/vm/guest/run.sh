@@ -34,7 +34,6 @@ prepare_minimal() {
     mountpoint -q /dev/pts || mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
     mountpoint -q /dev/shm || mount -t tmpfs -o mode=1777 tmpfs /dev/shm
     mountpoint -q /dev/mqueue || mount -t mqueue mqueue /dev/mqueue
-    mountpoint -q /tmp || mount -t tmpfs -o mode=1777,size=60% tmpfs /tmp
     mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
     mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null
     # systemd makes every mount shared; containerd and LXC expect it.
@@ -50,7 +49,8 @@ prepare_minimal() {
 if [[ "$mode" == minimal ]]; then
     prepare_minimal
 fi
-mountpoint -q /tmp || mount -t tmpfs -o mode=1777,size=60% tmpfs /tmp
+# /tmp stays on the root disk (not tmpfs): the tests' pool files and images would take the
+# guest's memory otherwise.
 modprobe zfs || say "modprobe zfs failed"
 
 {
