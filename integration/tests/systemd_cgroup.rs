@@ -153,6 +153,8 @@ fn pod_in_systemd_slices_keeps_systemd_consistent(n: &CriNode) {
     config.linux.get_or_insert_with(Default::default).resources =
         Some(api::LinuxContainerResources {
             memory_limit_in_bytes: 64 * MIB,
+            cpu_quota: 50_000,
+            cpu_period: 100_000,
             ..Default::default()
         });
     let id = n.create_container_with(&pod, &cfg, config);
@@ -168,8 +170,18 @@ fn pod_in_systemd_slices_keeps_systemd_consistent(n: &CriNode) {
         cgroup_of(n.sandbox_pid(&pod)),
         format!("{slice_dir}/{sandbox_scope}")
     );
-    let max = std::fs::read_to_string(slice_path.join(&scope).join("memory.max")).unwrap();
-    assert_eq!(max.trim(), (64 * MIB).to_string(), "memory.max of {scope}");
+    // The limits are in the scope's files; systemd manages the slices' cgroup.subtree_control,
+    // so they are read again after a daemon-reload below.
+    let limits = || {
+        let read = |f: &str| {
+            std::fs::read_to_string(slice_path.join(&scope).join(f))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|e| format!("cannot read {f}: {e}"))
+        };
+        (read("memory.max"), read("cpu.max"))
+    };
+    let want = ((64 * MIB).to_string(), "50000 100000".to_string());
+    assert_eq!(limits(), want, "memory.max and cpu.max of {scope}");
 
     // systemd's view while the pod runs.
     let status = sh(
@@ -220,6 +232,32 @@ fn pod_in_systemd_slices_keeps_systemd_consistent(n: &CriNode) {
     let (out, _, code) = n.exec_sync(&id, &["echo", "alive"], 10);
     assert_eq!((out.as_str(), code), ("alive\n", 0), "after daemon-reload");
     assert_eq!(active_state(&pod_slice), "active", "after daemon-reload");
+    assert_eq!(limits(), want, "memory.max and cpu.max after daemon-reload");
+    // The kubelet sets properties on the pod's slice (CPU shares 2 = CPUWeight 1 for a
+    // best-effort pod) and on the QoS slices now and then; systemd then realizes the slices'
+    // cgroups again, cgroup.subtree_control included.
+    let prop = sh(
+        "systemctl",
+        &["set-property", "--runtime", &pod_slice, "CPUWeight=1"],
+    );
+    assert!(prop.status.success(), "set-property: {}", text(&prop));
+    let sc = std::fs::read_to_string(slice_path.join("cgroup.subtree_control")).unwrap_or_default();
+    eprintln!(
+        "[systemd] {pod_slice} cgroup.subtree_control after set-property: {}",
+        sc.trim()
+    );
+    assert_eq!(
+        limits(),
+        want,
+        "memory.max and cpu.max after set-property on {pod_slice}"
+    );
+    let (out, _, code) = n.exec_sync(&id, &["echo", "alive"], 10);
+    assert_eq!((out.as_str(), code), ("alive\n", 0), "after set-property");
+    assert_eq!(
+        failed_units(),
+        failed_before,
+        "failed units after set-property"
+    );
     assert_eq!(
         failed_units(),
         failed_before,

@@ -143,7 +143,7 @@ for mode in minimal systemd; do
     log "$mode boot: exit $rc after $(secs_since "$t") s (logs: $out)"
     while read -r s; do
         read -r name _ <<<"$s"
-        line="$(awk -v n="$name" '$1 == n' "$out/results.txt" 2>/dev/null | tail -n1)"
+        line="$(awk -v n="$name" '$1 == n' "$out/results.txt" 2>/dev/null | tail -n1 || true)"
         if [[ -z "$line" ]]; then
             results+=("$(printf '%-8s %-8s %-26s %s' FAILED "-" "$name" "no result (see $out/serial.log)")")
             failed=1

@@ -10,11 +10,12 @@ PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 mode="${1:-minimal}"
 
-# Run from /run, not from the payload, so that the payload can be unmounted at the end.
+# Run from /run, not from the payload, so that the payload can be unmounted at the end (through
+# bash: the initramfs mounts /run noexec).
 if [[ "${0}" != /run/lxcri-vm-run.sh ]]; then
     mountpoint -q /run || mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
     cp "$0" /run/lxcri-vm-run.sh
-    exec /run/lxcri-vm-run.sh "$@"
+    exec bash /run/lxcri-vm-run.sh "$@"
 fi
 cd /
 
