@@ -288,7 +288,8 @@ fn rootfs_is_a_clone_and_containers_of_one_image_share_its_base(cd: &Containerd,
         "root",
         &[
             "awk",
-            "$5 == \"/\" { print $9, $10 }",
+            // After the optional fields (shared:N where mounts propagate) comes " - TYPE SOURCE".
+            "$5 == \"/\" { for (i = 7; $i != \"-\"; i++) ; print $(i + 1), $(i + 2) }",
             "/proc/self/mountinfo",
         ],
     );
@@ -427,6 +428,8 @@ fn delete_after_a_shim_crash_destroys_the_clone(cd: &Containerd, z: &Zfs) {
     assert_clean(&c.id);
 }
 
+/// 1.6 and 1.7 only: Debian's containerd 2.1.9 is built without the zfs snapshotter (`ctr
+/// plugins ls` does not list it at all).
 mod containerds_zfs_snapshotter_gives_lxcri_a_zfs_rootfs {
     use integration::ContainerdVersion::*;
     #[test]
@@ -436,10 +439,6 @@ mod containerds_zfs_snapshotter_gives_lxcri_a_zfs_rootfs {
     #[test]
     fn v1_7() {
         super::containerds_zfs_snapshotter_gives_lxcri_a_zfs_rootfs(V1_7)
-    }
-    #[test]
-    fn v2_1() {
-        super::containerds_zfs_snapshotter_gives_lxcri_a_zfs_rootfs(V2_1)
     }
 }
 
@@ -500,7 +499,8 @@ fn containerds_zfs_snapshotter_gives_lxcri_a_zfs_rootfs(v: ContainerdVersion) {
             &id,
             "sh",
             "-c",
-            "awk '$5 == \"/\" { print $9, $10 }' /proc/self/mountinfo; echo w > /written && cat /written",
+            "awk '$5 == \"/\" { for (i = 7; $i != \"-\"; i++) ; print $(i + 1), $(i + 2) }' \
+             /proc/self/mountinfo; echo w > /written && cat /written",
         ]);
         assert!(o.status.success(), "{v}: {}", stderr(&o));
         let out = stdout(&o);

@@ -21,12 +21,13 @@ set -euo pipefail
 # containerd version per scenario group, rotated so that every version runs in the lane
 # (the dev host runs every group on all three). The filters are exact test names (--exact).
 SCENARIOS=(
-    "lifecycle@1.6 minimal lifecycle 420 v1_6::run_rm_passes_streams_and_exit_status v1_6::sigkill_gives_137 v1_6::detached_task_ls_kill_delete v1_6::create_then_start v1_6::resources_land_in_the_cgroup v1_6::shim_killed_then_delete_cleans_up v1_6::bad_input_fails_clearly_and_leaves_nothing"
+    "lifecycle@1.6 minimal lifecycle 420 v1_6::run_rm_passes_streams_and_exit_status v1_6::sigkill_gives_137 v1_6::detached_task_ls_kill_delete v1_6::resources_land_in_the_cgroup v1_6::shim_killed_then_delete_cleans_up"
     "task_api@1.7 minimal task_api 300 v1_7::pause_stops_the_processes_and_resume_restarts_them v1_7::metrics_are_real v1_7::oom_kill_is_reported"
     "shim_api-update minimal shim_api 180 update_stats_and_pause_over_the_task_api"
     "spec@2.1 minimal spec 300 v2_1::process_and_container_spec_are_applied v2_1::cgroups_path_in_use_is_refused_clearly"
     "zfs_rootfs@2.1 minimal zfs_rootfs 600 v2_1::rootfs_is_a_clone_and_containers_of_one_image_share_its_base v2_1::lifecycle_with_the_overlayfs_snapshotter v2_1::delete_after_a_shim_crash_destroys_the_clone v2_1::gc_honours_the_keep_policy_and_removes_orphans"
-    "zfs_snapshotter@1.6+2.1 minimal zfs_rootfs 300 containerds_zfs_snapshotter_gives_lxcri_a_zfs_rootfs::v1_6 containerds_zfs_snapshotter_gives_lxcri_a_zfs_rootfs::v2_1"
+    # Debian's containerd 2.1.9 is built without the zfs snapshotter.
+    "zfs_snapshotter@1.6+1.7 minimal zfs_rootfs 300 containerds_zfs_snapshotter_gives_lxcri_a_zfs_rootfs::v1_6 containerds_zfs_snapshotter_gives_lxcri_a_zfs_rootfs::v1_7"
     "cri@2.1 minimal cri 600 v2_1::pod_lifecycle v2_1::update_container_resources_on_a_running_container v2_1::pod_sandbox_stats_from_the_pod_cgroup v2_1::container_stats_have_real_numbers"
     "cri@1.7 minimal cri 300 v1_7::pod_lifecycle"
     "systemd-cgroup@1.7+2.1 systemd systemd_cgroup 420 v1_7::pod_in_systemd_slices_keeps_systemd_consistent v2_1::pod_in_systemd_slices_keeps_systemd_consistent"
