@@ -512,8 +512,28 @@ fn containerds_zfs_snapshotter_gives_lxcri_a_zfs_rootfs(v: ContainerdVersion) {
         );
         assert_eq!(lines.next(), Some("w"), "{v}: {out}");
         assert_clean(&id);
-        // The first run unpacked the image into datasets; each run's own clone is gone after it.
-        let now = datasets();
+        // The first run unpacked the image into datasets (one per committed snapshot). containerd
+        // removes the container's own dataset in its garbage collection, after `ctr run --rm`
+        // has returned: wait until only the committed ones are left.
+        let committed = || {
+            cd.ctr_ok(&["snapshots", "--snapshotter", "zfs", "ls"])
+                .lines()
+                .filter(|l| l.split_whitespace().last() == Some("Committed"))
+                .count()
+        };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let now = loop {
+            let now = datasets();
+            if now.len() == 1 + committed() || Instant::now() >= deadline {
+                break now;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        assert_eq!(
+            now.len(),
+            1 + committed(),
+            "{v}: round {round}: the container's dataset was not removed: {now:?}"
+        );
         match &after_first {
             None => after_first = Some(now),
             Some(first) => assert_eq!(&now, first, "{v}: round {round} left datasets"),
