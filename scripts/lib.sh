@@ -209,11 +209,20 @@ fetch_containerd() {
 }
 
 # install_contrib PKG...: install Debian packages from the host release's contrib component (e.g.
-# libzfslinux-dev) without touching the host's apt sources: a private sources list (the host's
-# own mirrors, suite = host codename, components main and contrib) with its own lists and cache
-# under $LXCRI_TEST_CACHE/apt, used for this one apt-get update and install. Packages already
-# installed are skipped, so a second run does nothing. Returns 0 when all are installed afterwards.
+# libzfslinux-dev) without touching the host's apt sources; see install_from_suite.
 install_contrib() {
+    install_from_suite "$(host_codename)" "main contrib" "$@"
+}
+
+# install_from_suite SUITE COMPONENTS PKG...: install Debian packages from SUITE (e.g. bookworm,
+# bookworm-backports) with COMPONENTS (e.g. "main contrib") without touching the host's apt
+# sources: a private sources list (the host's own mirrors with that suite) with its own lists and
+# cache under $LXCRI_TEST_CACHE/apt, used for this one apt-get update and install (packages of
+# SUITE are pinned above the host's for that install only via -t SUITE). Packages already
+# installed are skipped, so a second run does nothing. Returns 0 when all are installed afterwards.
+install_from_suite() {
+    local suite="$1" comps="$2"
+    shift 2
     local missing=() p status
     for p in "$@"; do
         status="$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)"
@@ -221,7 +230,7 @@ install_contrib() {
     done
     ((${#missing[@]} == 0)) && return 0
     if [[ "$(id -u)" != 0 ]]; then
-        warn "${missing[*]} (Debian contrib) missing and not root: run 'sudo $0'"
+        warn "${missing[*]} ($suite $comps) missing and not root: run 'sudo $0'"
         return 1
     fi
 
@@ -235,20 +244,22 @@ install_contrib() {
     local signed
     signed="$(apt_signed_by)"
 
-    local d="$LXCRI_TEST_CACHE/apt/contrib-$codename"
+    local d="$LXCRI_TEST_CACHE/apt/$suite-${comps// /-}"
     rm -rf "$d"
     mkdir -p "$d/lists/partial" "$d/cache/archives/partial"
     while IFS= read -r mirror; do
-        printf 'deb %s%s %s main contrib\n' "$signed" "$mirror" "$codename"
+        # The host release itself too: SUITE's packages may depend on it.
+        printf 'deb %s%s %s %s\n' "$signed" "$mirror" "$codename" "$comps"
+        [[ "$suite" == "$codename" ]] || printf 'deb %s%s %s %s\n' "$signed" "$mirror" "$suite" "$comps"
     done <<<"$mirrors" >"$d/sources.list"
-    log "installing ${missing[*]} from $codename contrib ($(tr '\n' ' ' <<<"$mirrors"))"
+    log "installing ${missing[*]} from $suite $comps ($(tr '\n' ' ' <<<"$mirrors"))"
     if ! private_apt "$d" update >"$d/update.log" 2>&1; then
-        warn "apt-get update of $codename main contrib failed (log: $d/update.log)"
+        warn "apt-get update of $suite $comps failed (log: $d/update.log)"
         return 1
     fi
     if ! DEBIAN_FRONTEND=noninteractive private_apt "$d" install -y --no-install-recommends \
-        "${missing[@]}" >"$d/install.log" 2>&1; then
-        warn "apt-get install ${missing[*]} from $codename contrib failed ($(grep -m1 -E '^E:' "$d/install.log" || echo "see $d/install.log"))"
+        -t "$suite" "${missing[@]}" >"$d/install.log" 2>&1; then
+        warn "apt-get install ${missing[*]} from $suite $comps failed ($(grep -m1 -E '^E:' "$d/install.log" || echo "see $d/install.log"))"
         return 1
     fi
     # The private index (tens of MB) is not needed once the packages are in.

@@ -26,11 +26,19 @@ PACKAGES=(
     # protoc: containerd-client's generated gRPC code (crate ctrd-identity, lxcri CLI only) and
     # the CRI tests' client (k8s-cri) compile protobuf definitions with it.
     protobuf-compiler
+    # The VM lane (scripts/vm): debootstrap builds the guest image, mkfs.ext4 -d and debugfs make
+    # and read its disks without a loop mount, qemu-img (qemu-utils) inspects images.
+    debootstrap e2fsprogs qemu-utils
 )
 
 # From Debian's contrib component (not enabled on a stock host): the OpenZFS userland libraries
 # and headers that layerfs's optional `libzetta` feature links (scripts/test.sh builds it).
 CONTRIB_PACKAGES=(libzfslinux-dev)
+
+# From the host release's backports (bookworm-backports on Debian 12): the emulator of the VM lane
+# (scripts/vm). The host's qemu-utils already comes from backports and conflicts with bookworm's
+# QEMU 7.2 packages, so qemu-system-x86 must come from there too.
+BACKPORTS_PACKAGES=(qemu-system-x86)
 
 # --- Debian packages -------------------------------------------------------------------------------
 missing=()
@@ -60,6 +68,12 @@ contrib_summary="all ${#CONTRIB_PACKAGES[@]} present"
 if ! install_contrib "${CONTRIB_PACKAGES[@]}"; then
     problem "${CONTRIB_PACKAGES[*]} could not be installed from Debian contrib: cargo build -p layerfs --features libzetta will fail"
     contrib_summary="MISSING: ${CONTRIB_PACKAGES[*]}"
+fi
+
+backports_summary="all ${#BACKPORTS_PACKAGES[@]} present"
+if ! install_from_suite "$(host_codename)-backports" main "${BACKPORTS_PACKAGES[@]}"; then
+    problem "${BACKPORTS_PACKAGES[*]} could not be installed from $(host_codename)-backports: the VM lane (scripts/vm) cannot run"
+    backports_summary="MISSING: ${BACKPORTS_PACKAGES[*]}"
 fi
 
 # --- extra containerd versions ---------------------------------------------------------------------
@@ -104,6 +118,7 @@ elapsed=$(($(now_ms) - start_ms))
     echo "setup summary:"
     echo "  debian packages: $pkg_summary"
     echo "  debian contrib:  $contrib_summary"
+    echo "  backports:       $backports_summary"
     for c in "${ctr_summary[@]}"; do echo "  containerd:      $c"; done
     echo "  rust:            $rust_summary"
     printf '  took:            %d.%03d s\n' $((elapsed / 1000)) $((elapsed % 1000))

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The project's test command (README, .ci/run): setup, build, fmt, clippy, all tests, fuzz build.
+# The project's test command (README, .ci/run): setup, build, fmt, clippy, all tests, the VM lane
+# (scripts/vm/lane.sh: the scenarios in a guest with kernel OpenZFS, cgroup v2 and systemd), fuzz
+# build.
 # Prints the time of every step and a table at the end; exits non-zero when any step failed.
 # Every step runs even after a failure, so one run shows every problem.
 # The integration tests need root; as another user they skip (under CI=true they fail).
@@ -57,12 +59,36 @@ libzetta_build() {
         cargo test -p layerfs --features libzetta --lib --test pool
 }
 
+# shellcheck disable=SC2317 # called through step
+vm_lane() {
+    # The users' platform (kernel OpenZFS, cgroup v2 alone, systemd) in a qemu guest: see
+    # scripts/vm/lane.sh and docs/troubleshooting.md. LXCRI_SKIP_VM=1 leaves it out of a local
+    # run; under CI=true it cannot be left out, and a missing qemu is a failure.
+    local why=""
+    if [[ "${LXCRI_SKIP_VM:-}" == 1 ]]; then
+        why="LXCRI_SKIP_VM=1: the VM lane is left out"
+    elif ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
+        why="qemu-system-x86_64 not found (scripts/setup.sh installs it): the VM lane cannot run"
+    fi
+    if [[ -n "$why" ]]; then
+        # Not problem(): its die would end the whole script, not this step.
+        if is_ci; then
+            warn "$why (CI=true: failing)"
+            return 1
+        fi
+        warn "$why"
+        return 0
+    fi
+    scripts/vm/lane.sh
+}
+
 step setup scripts/setup.sh
 step build scripts/build.sh
 step fmt cargo fmt --all --check
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 # --no-fail-fast: one failing test binary must not hide the results of the others.
 step test cargo test --workspace --no-fail-fast
+step vm vm_lane
 step fuzz-build fuzz_build
 step libzetta libzetta_build
 

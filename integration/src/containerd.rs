@@ -123,6 +123,10 @@ pub struct ContainerdOptions {
     /// namespace (zfs-fuse mounting a rootfs clone) reach containerd's. Stopping containerd
     /// then ends every process of the namespace.
     pub pid_max: Option<u32>,
+    /// A ZFS dataset (`pool/name`, not existing yet) for containerd's own zfs snapshotter: it is
+    /// created mounted on the snapshotter's root directory before containerd starts, which is
+    /// what the plugin needs to load (kernel OpenZFS only: it skips itself on zfs-fuse).
+    pub zfs_snapshotter: Option<String>,
 }
 
 /// A private containerd. Dropping it removes the containers it still has, stops it (SIGTERM,
@@ -184,6 +188,21 @@ impl Containerd {
             process::make_shared_mount(&base).unwrap_or_else(|e| {
                 panic!("{v}: cannot make {} a shared mount: {e}", base.display())
             });
+        }
+        if let Some(ds) = c.options.zfs_snapshotter.clone() {
+            let mountpoint = c.root.join("io.containerd.snapshotter.v1.zfs");
+            let mp = format!("mountpoint={}", mountpoint.display());
+            let out = process::run_with_limit(
+                Command::new("zfs").args(["create", "-p", "-o", &mp, &ds]),
+                None,
+                Duration::from_secs(60),
+            );
+            if !out.status.success() {
+                panic!(
+                    "{v}: `zfs create -o {mp} {ds}` for the zfs snapshotter failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
         }
         c.spawn();
         c.wait_ready();

@@ -32,7 +32,14 @@ pub const NODE_LXCRI_CONFIG: &str = "# lxcri config of a CriNode (runtime option
 /// docs/kubernetes.md shows: 1.x `version = 2` (one plugin, `io.containerd.grpc.v1.cri`), 2.x
 /// `version = 3` (`io.containerd.cri.v1.images` for the sandbox image, `io.containerd.cri.v1.runtime`
 /// for runtimes and CNI). Handlers `lxcri` (with `ConfigPath`) and `runc` (the default).
-pub fn cri_config(v: ContainerdVersion, cni_conf_dir: &Path, lxcri_config: &Path) -> String {
+/// With `systemd_cgroup`, both handlers' options say `SystemdCgroup = true` (what a node whose
+/// kubelet uses the systemd cgroup driver is told to set).
+pub fn cri_config(
+    v: ContainerdVersion,
+    cni_conf_dir: &Path,
+    lxcri_config: &Path,
+    systemd_cgroup: bool,
+) -> String {
     let conf_dir = cni_conf_dir.display();
     let config_path = lxcri_config.display();
     let (runtime, images_part, bin_dirs) = match v.config_version() {
@@ -46,6 +53,17 @@ pub fn cri_config(v: ContainerdVersion, cni_conf_dir: &Path, lxcri_config: &Path
             String::new(),
             format!("bin_dirs = [\"{CNI_BIN_DIR}\"]"),
         ),
+    };
+    let (systemd_lxcri, systemd_runc) = if systemd_cgroup {
+        (
+            "      SystemdCgroup = true\n".to_string(),
+            format!(
+                "    [plugins.\"{runtime}\".containerd.runtimes.{RUNC_HANDLER}.options]\n      \
+                   SystemdCgroup = true\n"
+            ),
+        )
+    } else {
+        (String::new(), String::new())
     };
     let mut t = String::new();
     if v.config_version() >= 3 {
@@ -66,9 +84,9 @@ pub fn cri_config(v: ContainerdVersion, cni_conf_dir: &Path, lxcri_config: &Path
            [plugins.\"{runtime}\".containerd.runtimes.{LXCRI_HANDLER}]\n    \
              runtime_type = \"io.containerd.lxcri.v2\"\n    \
              [plugins.\"{runtime}\".containerd.runtimes.{LXCRI_HANDLER}.options]\n      \
-               ConfigPath = \"{config_path}\"\n  \
+               ConfigPath = \"{config_path}\"\n{systemd_lxcri}  \
            [plugins.\"{runtime}\".containerd.runtimes.{RUNC_HANDLER}]\n    \
-             runtime_type = \"io.containerd.runc.v2\"\n"
+             runtime_type = \"io.containerd.runc.v2\"\n{systemd_runc}"
     ));
     t
 }
@@ -94,6 +112,12 @@ pub struct CriNode {
 
 impl CriNode {
     pub fn start(v: ContainerdVersion) -> CriNode {
+        Self::start_with(v, false)
+    }
+
+    /// [`CriNode::start`]; with `systemd_cgroup` the handlers' options say `SystemdCgroup =
+    /// true`, as on a node whose kubelet uses the systemd cgroup driver ([`cri_config`]).
+    pub fn start_with(v: ContainerdVersion, systemd_cgroup: bool) -> CriNode {
         let node_dir = tempfile::Builder::new()
             .prefix("lxcri-node-")
             .tempdir_in("/tmp")
@@ -106,7 +130,7 @@ impl CriNode {
             v,
             ContainerdOptions {
                 cri: true,
-                cri_config: cri_config(v, net.conf_dir(), &lxcri_config),
+                cri_config: cri_config(v, net.conf_dir(), &lxcri_config, systemd_cgroup),
                 ..ContainerdOptions::default()
             },
         );
@@ -813,6 +837,23 @@ impl PodCgroup {
         let top = crate::unique_id("kubepods");
         let path = format!("/{top}/pod{uid}");
         let pc = PodCgroup { path, top };
+        if crate::cgroup_v2_only() {
+            // One hierarchy; each level hands its controllers on to the next, as the kubelet's
+            // cgroupfs driver does on a cgroup v2 node.
+            let mut dir = PathBuf::from("/sys/fs/cgroup");
+            for part in [pc.top.as_str(), &format!("pod{uid}")] {
+                dir.push(part);
+                fs::create_dir(&dir)
+                    .unwrap_or_else(|e| panic!("cannot create cgroup {}: {e}", dir.display()));
+                let ctrls = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+                let enable: Vec<String> =
+                    ctrls.split_whitespace().map(|c| format!("+{c}")).collect();
+                fs::write(dir.join("cgroup.subtree_control"), enable.join(" ")).unwrap_or_else(
+                    |e| panic!("cannot enable {ctrls:?} in {}: {e}", dir.display()),
+                );
+            }
+            return pc;
+        }
         for h in v1_hierarchies() {
             let mut dir = h.clone();
             for part in [pc.top.as_str(), &format!("pod{uid}")] {
@@ -833,21 +874,29 @@ impl PodCgroup {
     }
 }
 
-/// Pod cgroup `path`'s directory in hierarchy `controller` (`memory`, `cpuacct`, ...).
+/// Pod cgroup `path`'s directory in hierarchy `controller` (`memory`, `cpuacct`, ...); on a
+/// cgroup v2 host the one directory, whatever the controller.
 pub fn pod_cgroup_dir(path: &str, controller: &str) -> PathBuf {
-    Path::new("/sys/fs/cgroup")
-        .join(controller)
-        .join(path.trim_start_matches('/'))
+    let root = Path::new("/sys/fs/cgroup");
+    if crate::cgroup_v2_only() {
+        return root.join(path.trim_start_matches('/'));
+    }
+    root.join(controller).join(path.trim_start_matches('/'))
 }
 
 impl Drop for PodCgroup {
     fn drop(&mut self) {
-        // Every hierarchy, v2 included: LXC makes the path where the kubelet did not.
+        // Every hierarchy, v2 included: LXC makes the path where the kubelet did not. On a
+        // cgroup v2 host the one hierarchy is /sys/fs/cgroup itself.
         let Ok(entries) = fs::read_dir("/sys/fs/cgroup") else {
             return;
         };
-        for e in entries.flatten() {
-            let top = e.path().join(&self.top);
+        let roots = entries
+            .flatten()
+            .map(|e| e.path())
+            .chain([PathBuf::from("/sys/fs/cgroup")]);
+        for root in roots {
+            let top = root.join(&self.top);
             if !top.is_dir() {
                 continue;
             }

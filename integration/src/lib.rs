@@ -50,7 +50,7 @@ pub use scenario::{
     stdout, wait_until, Events, Running, LXCRI_RUNTIME,
 };
 pub use stream::{StreamOutput, StreamSession, V4_PROTOCOL};
-pub use zfs::ZfsPool;
+pub use zfs::{kernel_zfs, ZfsPool};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -65,6 +65,18 @@ pub fn shim_dir() -> PathBuf {
         return PathBuf::from(t).join("release");
     }
     workspace_root().join("target").join("release")
+}
+
+/// True on a host with cgroup v2 alone (`/sys/fs/cgroup` is the cgroup2 root, as on the users'
+/// hosts and in the VM lane, scripts/vm); false on a v1 or hybrid host like the dev machines.
+pub fn cgroup_v2_only() -> bool {
+    std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// True when systemd is PID 1 (only then is the systemd cgroup driver meaningful).
+pub fn systemd_is_init() -> bool {
+    std::path::Path::new("/run/systemd/system").is_dir()
+        && std::fs::read_to_string("/proc/1/comm").is_ok_and(|c| c.trim() == "systemd")
 }
 
 /// The workspace root (the directory above `integration/`).

@@ -1,4 +1,6 @@
-//! A throw-away ZFS pool on zfs-fuse, backed by a sparse file in a tempdir.
+//! A throw-away ZFS pool backed by a sparse file in a tempdir: on the kernel's OpenZFS when its
+//! module is loaded (`/sys/module/zfs`, as on the users' hosts and in the VM lane, scripts/vm),
+//! otherwise on zfs-fuse, which the harness starts (the dev and CI machines).
 
 use crate::process::{self, run_with_limit};
 use std::fs::{self, File};
@@ -28,8 +30,8 @@ static DAEMON: Mutex<Daemon> = Mutex::new(Daemon {
     started: None,
 });
 
-/// A file-backed pool `lxcri-test-<random>` mounted under its tempdir. zfs-fuse is started (with
-/// extended attributes on) when it is not running. Drop destroys the pool, removes its file and
+/// A file-backed pool `lxcri-test-<random>` mounted under its tempdir. Without the kernel module,
+/// zfs-fuse is started (with extended attributes on) when it is not running. Drop destroys the pool, removes its file and
 /// stops zfs-fuse if this process started it and no pool is left on it.
 pub struct ZfsPool {
     name: String,
@@ -46,7 +48,11 @@ impl ZfsPool {
             .prefix("lxcri-zfs-")
             .tempdir_in("/tmp")
             .unwrap_or_else(|e| panic!("ZfsPool: cannot create a tempdir in /tmp: {e}"));
-        {
+        if kernel_zfs() {
+            if !daemon_answers() {
+                panic!("ZfsPool: the zfs kernel module is loaded but `zpool list` fails");
+            }
+        } else {
             let mut d = DAEMON.lock().unwrap_or_else(|e| e.into_inner());
             let _lock = FileLock::take();
             if !daemon_answers() {
@@ -74,6 +80,16 @@ impl ZfsPool {
         let file = pool.file.to_string_lossy().into_owned();
         pool.zpool_ok(&["create", "-m", &mp, &pool.name, &file]);
         pool
+    }
+
+    /// The file system type of its mounted datasets as /proc/self/mountinfo shows it: `zfs` on
+    /// the kernel module, `fuse.zfs` on zfs-fuse.
+    pub fn fs_type(&self) -> &'static str {
+        if kernel_zfs() {
+            "zfs"
+        } else {
+            "fuse.zfs"
+        }
     }
 
     /// The pool's name, `lxcri-test-<random>`.
@@ -151,6 +167,9 @@ impl Drop for ZfsPool {
                 eprintln!("[harness] cannot remove {}: {e}", path.display());
             }
         }
+        if kernel_zfs() {
+            return;
+        }
         let mut d = DAEMON.lock().unwrap_or_else(|e| e.into_inner());
         d.pools = d.pools.saturating_sub(1);
         if d.pools == 0 {
@@ -196,7 +215,12 @@ fn pool_names() -> Vec<String> {
         .collect()
 }
 
-/// True when a zfs-fuse daemon answers `zpool list`.
+/// True when ZFS is the kernel's (the `zfs` module is loaded): no zfs-fuse is needed then.
+pub fn kernel_zfs() -> bool {
+    Path::new("/sys/module/zfs").exists()
+}
+
+/// True when ZFS (the kernel module or a zfs-fuse daemon) answers `zpool list`.
 fn daemon_answers() -> bool {
     run_with_limit(
         Command::new("zpool").arg("list"),

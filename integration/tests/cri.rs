@@ -612,10 +612,18 @@ fn streaming_exec_with_a_terminal(n: &CriNode) {
     remove_pod_and_check(n, &pod, &[&id]);
 }
 
-/// The cgroup v1 directory of `controller` that process `pid` is in.
+/// The cgroup v1 directory of `controller` that process `pid` is in; on a cgroup v2 host its one
+/// cgroup directory.
 fn cgroup_dir_of(pid: i32, controller: &str) -> std::path::PathBuf {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
         .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/cgroup: {e}"));
+    if cgroup_v2_only() {
+        let rel = text
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .unwrap_or_else(|| panic!("process {pid} has no cgroup v2 line:\n{text}"));
+        return Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'));
+    }
     let rel = text
         .lines()
         .filter_map(|l| {
@@ -692,17 +700,36 @@ fn update_container_resources_on_a_running_container(n: &CriNode) {
         "container {id} is not in a cgroup of its own: {}",
         mem.display()
     );
+    // v1: memory.limit_in_bytes, cpu.cfs_quota_us, cpu.cfs_period_us, cpu.shares. v2:
+    // memory.max, cpu.max ("quota period") and cpu.weight, converted from the shares as runc and
+    // the kubelet do (1 + (shares - 2) * 9999 / 262142).
+    let v2 = cgroup_v2_only();
     let files = |mem: &Path, cpu: &Path| {
-        (
-            read_num(mem, "memory.limit_in_bytes"),
-            read_num(cpu, "cpu.cfs_quota_us"),
-            read_num(cpu, "cpu.cfs_period_us"),
-            read_num(cpu, "cpu.shares"),
-        )
+        if v2 {
+            let max = std::fs::read_to_string(cpu.join("cpu.max")).unwrap_or_default();
+            let q: Vec<i64> = max
+                .split_whitespace()
+                .map(|f| f.parse().unwrap_or(-1))
+                .collect();
+            (
+                read_num(mem, "memory.max"),
+                q.first().copied().unwrap_or(-1),
+                q.get(1).copied().unwrap_or(-1),
+                read_num(cpu, "cpu.weight"),
+            )
+        } else {
+            (
+                read_num(mem, "memory.limit_in_bytes"),
+                read_num(cpu, "cpu.cfs_quota_us"),
+                read_num(cpu, "cpu.cfs_period_us"),
+                read_num(cpu, "cpu.shares"),
+            )
+        }
     };
+    let share = |s: i64| if v2 { 1 + (s - 2) * 9999 / 262_142 } else { s };
     assert_eq!(
         files(&mem, &cpu),
-        (64 * MIB, 50_000, 100_000, 256),
+        (64 * MIB, 50_000, 100_000, share(256)),
         "limits at creation"
     );
 
@@ -716,7 +743,7 @@ fn update_container_resources_on_a_running_container(n: &CriNode) {
     n.update_resources(&id, second);
     assert_eq!(
         files(&mem, &cpu),
-        (96 * MIB, 20_000, 50_000, 512),
+        (96 * MIB, 20_000, 50_000, share(512)),
         "limits after UpdateContainerResources"
     );
     let s = n.container_status(&id);
