@@ -15,6 +15,7 @@
 //! | `oom` | OOM kills in a container's cgroup, as they happen |
 //! | `host` | facts about the host (cgroup layout, filesystems, processes) |
 pub mod cgroups;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod config;
 pub mod console;
