@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the shim (containerd-shim-lxcri-v2), the lxcri CLI and the static lxcri-init, and puts
 # lxcri-init beside the shim (the shim looks for it next to its own executable).
-#   scripts/build.sh          release build into target/release
+#   scripts/build.sh          release build into target/release (thin LTO: the demo and the tests)
+#   scripts/build.sh --dist   the package's build into target/dist (fat LTO, one codegen unit)
 #   scripts/build.sh --debug  debug build into target/debug
 # The static init is built with its own --target-dir (target/static) so that the two builds, which
 # use different RUSTFLAGS, do not invalidate each other.
@@ -14,12 +15,13 @@ profile=release
 case "${1:-}" in
 "") ;;
 --release) ;;
+--dist) profile=dist ;;
 --debug) profile=debug ;;
 -h | --help)
-    sed -n '2,7p' "$0"
+    sed -n '2,8p' "$0"
     exit 0
     ;;
-*) die "unknown argument '$1': use --debug or nothing (release)" ;;
+*) die "unknown argument '$1': use --dist, --debug or nothing (release)" ;;
 esac
 
 cd "$LXCRI_ROOT"
@@ -27,7 +29,10 @@ target_dir="${CARGO_TARGET_DIR:-$LXCRI_ROOT/target}"
 static_dir="$target_dir/static"
 triple=x86_64-unknown-linux-gnu
 release_flag=()
-[[ "$profile" == release ]] && release_flag=(--release)
+case "$profile" in
+release) release_flag=(--release) ;;
+dist) release_flag=(--profile dist) ;;
+esac
 
 log "cargo build ${release_flag[*]} (lxcri, lxcri-monitor: linked against the host's liblxc)"
 cargo build "${release_flag[@]}" -p lxcri -p lxcri-monitor --bin lxcri --bin lxcri-monitor

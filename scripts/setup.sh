@@ -26,6 +26,9 @@ PACKAGES=(
     # protoc: containerd-client's generated gRPC code (crate ctrd-identity, lxcri CLI only) and
     # the CRI tests' client (k8s-cri) compile protobuf definitions with it.
     protobuf-compiler
+    # The Debian package (scripts/package.sh: dpkg-deb, dpkg-shlibdeps from dpkg-dev) and its test
+    # (scripts/package-test.sh: a debootstrap'ed bookworm root, lintian).
+    dpkg-dev debootstrap lintian
 )
 
 # From Debian's contrib component (not enabled on a stock host): the OpenZFS userland libraries

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The project's test command (README, .ci/run): setup, build, fmt, clippy, all tests, fuzz build.
+# The project's test command (README, .ci/run): setup, build, fmt, clippy, all tests, fuzz build,
+# the Debian package's test.
 # Prints the time of every step and a table at the end; exits non-zero when any step failed.
 # Every step runs even after a failure, so one run shows every problem.
 # The integration tests need root; as another user they skip (under CI=true they fail).
@@ -65,6 +66,8 @@ step clippy cargo clippy --workspace --all-targets -- -D warnings
 step test cargo test --workspace --no-fail-fast
 step fuzz-build fuzz_build
 step libzetta libzetta_build
+# After build: it packages what scripts/build.sh built into target/release.
+step package scripts/package-test.sh
 
 total=$(($(now_ms) - total_start))
 {

@@ -39,6 +39,7 @@ Exit status:
 #[derive(Parser, Debug)]
 #[command(
     name = "lxcri",
+    version,
     about = "Tools for the lxcri containerd shim (containerd-shim-lxcri-v2)",
     long_about = "Tools for the lxcri containerd shim (containerd-shim-lxcri-v2): validate, \
                   inspect and build OCI images, manage the ZFS base datasets of images, and \
@@ -83,9 +84,13 @@ enum Command {
     #[cfg(feature = "identify")]
     #[command(subcommand, hide = true)]
     Rootfs(rootfs::RootfsCommand),
-    /// Print the man page lxcri(1) (roff) on stdout
+    /// Print the man page lxcri(1) (roff) on stdout, or write all pages into a directory
     #[command(hide = true)]
-    Man,
+    Man {
+        /// Write lxcri.1 and a page for each command (lxcri-image-build.1, ...) into DIR
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Same as --version
     #[command(hide = true)]
     Version,
@@ -153,9 +158,19 @@ pub fn run(args: Vec<OsString>, io: &mut Io<'_>) -> i32 {
             clap_complete::generate(shell, &mut command(), "lxcri", io.out);
             EXIT_OK
         }
-        Some(Command::Man) => match clap_mangen::Man::new(command()).render(io.out) {
+        Some(Command::Man { dir: None }) => match clap_mangen::Man::new(command()).render(io.out) {
             Ok(()) => EXIT_OK,
             Err(e) => usage(io, &format!("lxcri man: cannot write the man page: {e}")),
+        },
+        Some(Command::Man { dir: Some(dir) }) => match clap_mangen::generate_to(command(), &dir) {
+            Ok(()) => EXIT_OK,
+            Err(e) => usage(
+                io,
+                &format!(
+                    "lxcri man: cannot write the man pages into {}: {e}; give an existing, writable directory",
+                    dir.display()
+                ),
+            ),
         },
         Some(Command::Version) => version(io),
     }
@@ -438,9 +453,33 @@ mod tests {
             out.starts_with(".ie") || out.contains(".TH lxcri 1"),
             "{out}"
         );
+        assert!(
+            out.contains(&format!("lxcri {}", env!("CARGO_PKG_VERSION"))),
+            "{out}"
+        );
         for c in ["image", "layers", "check", "completion"] {
             assert!(out.contains(c), "{c} missing from the man page");
         }
+        let d = tempfile::tempdir().unwrap();
+        let (code, _, err) = lxcri(&["man", "--dir", d.path().to_str().unwrap()]);
+        assert_eq!(code, EXIT_OK, "{err}");
+        for page in [
+            "lxcri.1",
+            "lxcri-image-build.1",
+            "lxcri-layers-gc.1",
+            "lxcri-check.1",
+        ] {
+            let text = std::fs::read_to_string(d.path().join(page))
+                .unwrap_or_else(|e| panic!("{page}: {e}"));
+            assert!(text.contains(".TH"), "{page}: {text}");
+        }
+        assert!(
+            !d.path().join("lxcri-rootfs.1").exists(),
+            "the hidden rootfs has no page"
+        );
+        let (code, _, err) = lxcri(&["man", "--dir", "/nonexistent/lxcri-man"]);
+        assert_eq!(code, EXIT_USAGE);
+        assert!(err.contains("/nonexistent/lxcri-man"), "{err}");
     }
 
     #[test]
