@@ -122,15 +122,17 @@ Built-Using: $built_using
 Section: admin
 Priority: optional
 Description: containerd shim v2 running OCI containers as LXC containers
- lxcri is a containerd shim v2, containerd-shim-lxcri-v2: containerd uses it for containers
- whose runtime is io.containerd.lxcri.v2 (ctr run --runtime io.containerd.lxcri.v2, or a
- Kubernetes RuntimeClass through containerd's CRI plugin). Each OCI container runs as a real LXC
- container through liblxc, visible to lxc-ls and lxc-info; root filesystems can be ZFS clones of
- a per-image base dataset.
+ lxcri is a containerd shim v2, containerd-shim-lxcri-v2: containerd uses it
+ for containers whose runtime is io.containerd.lxcri.v2 (ctr run --runtime
+ io.containerd.lxcri.v2, or a Kubernetes RuntimeClass through containerd's
+ CRI plugin). Each OCI container runs as a real LXC container through liblxc,
+ visible to lxc-ls and lxc-info; root filesystems can be ZFS clones of a
+ per-image base dataset.
  .
- The package holds the shim, its LXC monitor (lxcri-monitor, the only binary that links
- liblxc), the static container init (lxcri-init), the pause binary for pods (lxcri-pause) and
- the lxcri admin command: image validation and building, ZFS layer management, node checks.
+ The package holds the shim, its LXC monitor (lxcri-monitor, the only binary
+ that links liblxc), the static container init (lxcri-init), the pause binary
+ for pods (lxcri-pause) and the lxcri admin command: image validation and
+ building, ZFS layer management, node checks.
 EOF
 printf '/etc/lxcri/config.toml\n' >"$root/DEBIAN/conffiles"
 (cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) >"$root/DEBIAN/md5sums"
