@@ -79,7 +79,7 @@ deb="$(scripts/package.sh --from release | tail -n1)"
 [[ -f "$deb" ]] || die "scripts/package.sh printed no .deb"
 log "lintian $deb ($(elapsed))"
 # --fail-on error: warnings and infos are shown, errors fail the test.
-lintian --fail-on error --no-tag-display-limit "$deb" || die "lintian found errors in $deb (above)"
+lintian --fail-on error --tag-display-limit 0 "$deb" || die "lintian found errors in $deb (above)"
 
 # --- 3. an overlay of it; install, run a container ---------------------------------------------
 work="$(mktemp -d /tmp/lxcri-pkgtest.XXXXXX)"
@@ -173,13 +173,13 @@ log "ctr run --rm --runtime io.containerd.lxcri.v2 through the package ($(elapse
 set +e
 # shellcheck disable=SC2016 # expanded by the container's shell
 out="$(ctr_pkg run --rm --runtime io.containerd.lxcri.v2 local/busybox:latest pkgtest \
-    sh -c 'echo "hello from $(hostname), pid $$"; exit 7' 2>&1)"
+    sh -c 'echo "hello from the package, pid $$"; exit 7' 2>&1)"
 status=$?
 set -e
 echo "$out"
-if [[ "$out" != "hello from pkgtest, pid 1" || $status -ne 7 ]]; then
+if [[ "$out" != "hello from the package, pid 1" || $status -ne 7 ]]; then
     tail -n 30 "$work/containerd.log" >&2
-    die "expected 'hello from pkgtest, pid 1' and status 7, got status $status (containerd's log above)"
+    die "expected 'hello from the package, pid 1' and status 7, got status $status (containerd's log above)"
 fi
 kill "$containerd_pid"
 wait "$containerd_pid" 2>/dev/null || true

@@ -30,7 +30,7 @@ case "${1:-}" in
 *) die "unknown argument '$1': use --from release|dist or nothing" ;;
 esac
 
-for tool in dpkg-deb dpkg-shlibdeps gzip; do
+for tool in dpkg-deb dpkg-shlibdeps gzip strip; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found: run scripts/setup.sh (it installs dpkg-dev)"
 done
 
@@ -66,6 +66,8 @@ mkdir -p "$root/DEBIAN" "$root/usr/bin" "$root/usr/libexec/lxcri" "$root/etc/lxc
 
 for b in "${binaries[@]}"; do
     install -m 0755 "$bin/$b" "$root/usr/libexec/lxcri/$b"
+    # As dh_strip does: cargo's strip = "symbols" leaves some sections lintian counts as unstripped.
+    strip --remove-section=.comment --remove-section=.note --strip-unneeded "$root/usr/libexec/lxcri/$b"
 done
 ln -s ../libexec/lxcri/containerd-shim-lxcri-v2 "$root/usr/bin/containerd-shim-lxcri-v2"
 ln -s ../libexec/lxcri/lxcri "$root/usr/bin/lxcri"
