@@ -7,7 +7,8 @@
 #   2. scripts/package.sh --from release (the binaries scripts/build.sh built), then lintian on the
 #      .deb: no errors allowed;
 #   3. apt installs the .deb there (its Depends resolved by apt), containerd is started from that
-#      root with a private config and socket, a busybox image built by `lxcri image build` is
+#      root with a private config and socket, `lxcri check` passes its shim, init, liblxc, config
+#      and containerd checks, a busybox image built by `lxcri image build` is
 #      imported and one container runs through the packaged shim (ctr run --rm --runtime
 #      io.containerd.lxcri.v2); its output is checked;
 #   4. dpkg -r: every file dpkg -L listed is gone except the conffile; dpkg -P: the conffile and
@@ -23,7 +24,7 @@ cd "$LXCRI_ROOT"
 case "${1:-}" in
 "") ;;
 -h | --help)
-    sed -n '2,17p' "$0"
+    sed -n '2,16p' "$0"
     exit 0
     ;;
 *) die "unknown argument '$1': $0 takes none" ;;
@@ -164,6 +165,13 @@ ctr_pkg version >/dev/null 2>&1 || {
     cat "$work/containerd.log" >&2
     die "the packaged root's containerd did not start (log above)"
 }
+
+# lxcri check finds the shim through the /usr/bin symlink and its helpers beside the real file.
+check_out="$(chroot "$root" env PATH=/usr/sbin:/usr/bin:/sbin:/bin lxcri check --address /run/ctd/c.sock 2>&1 || true)"
+echo "$check_out"
+for c in shim init liblxc config containerd; do
+    grep -q "^ok   $c " <<<"$check_out" || die "lxcri check in the installed root: no 'ok   $c' line (output above)"
+done
 
 # The image: built by the project's own `lxcri image build` (it needs the host's /bin/busybox).
 "$LXCRI_ROOT/target/release/lxcri" image build --name local/busybox:latest --busybox --cmd /bin/sh \
