@@ -24,7 +24,7 @@ cd "$LXCRI_ROOT"
 case "${1:-}" in
 "") ;;
 -h | --help)
-    sed -n '2,16p' "$0"
+    sed -n '2,17p' "$0"
     exit 0
     ;;
 *) die "unknown argument '$1': $0 takes none" ;;
