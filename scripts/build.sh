@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the shim (containerd-shim-lxcri-v2), the lxcri CLI and the static lxcri-init, and puts
 # lxcri-init beside the shim (the shim looks for it next to its own executable).
-#   scripts/build.sh          release build into target/release
+#   scripts/build.sh          release build into target/release (the demo and the tests): the CLI
+#                             and the monitor with thin LTO, the static shim and init with fat LTO
+#   scripts/build.sh --dist   the package's build into target/dist (fat LTO, one codegen unit)
 #   scripts/build.sh --debug  debug build into target/debug
 # The static init is built with its own --target-dir (target/static) so that the two builds, which
 # use different RUSTFLAGS, do not invalidate each other.
@@ -14,12 +16,13 @@ profile=release
 case "${1:-}" in
 "") ;;
 --release) ;;
+--dist) profile=dist ;;
 --debug) profile=debug ;;
 -h | --help)
-    sed -n '2,7p' "$0"
+    sed -n '2,9p' "$0"
     exit 0
     ;;
-*) die "unknown argument '$1': use --debug or nothing (release)" ;;
+*) die "unknown argument '$1': use --dist, --debug or nothing (release)" ;;
 esac
 
 cd "$LXCRI_ROOT"
@@ -27,7 +30,10 @@ target_dir="${CARGO_TARGET_DIR:-$LXCRI_ROOT/target}"
 static_dir="$target_dir/static"
 triple=x86_64-unknown-linux-gnu
 release_flag=()
-[[ "$profile" == release ]] && release_flag=(--release)
+case "$profile" in
+release) release_flag=(--release) ;;
+dist) release_flag=(--profile dist) ;;
+esac
 
 log "cargo build ${release_flag[*]} (lxcri, lxcri-monitor: linked against the host's liblxc)"
 cargo build "${release_flag[@]}" -p lxcri -p lxcri-monitor --bin lxcri --bin lxcri-monitor
@@ -36,14 +42,23 @@ cargo build "${release_flag[@]}" -p lxcri -p lxcri-monitor --bin lxcri --bin lxc
 # the shim (one process per container or pod) then maps no shared library at all, which keeps
 # its resident memory down. Neither links liblxc (only lxcri-monitor does). --no-default-features
 # leaves out lxcri's `identify` feature (containerd's gRPC client, only for the lxcri CLI).
-log "cargo build ${release_flag[*]} (containerd-shim-lxcri-v2, lxcri-init: static, --target $triple)"
+# They are built with the `dist` profile (fat LTO, one codegen unit) for release builds too: the
+# thin-LTO release profile made the shim's binary 45% larger and its RSS 14% larger (5.3 -> 6.1 MB
+# holding one container), and the shim's RSS is what one more container costs.
+static_profile="$profile"
+static_flag=("${release_flag[@]}")
+if [[ "$profile" == release ]]; then
+    static_profile=dist
+    static_flag=(--profile dist)
+fi
+log "cargo build ${static_flag[*]} (containerd-shim-lxcri-v2, lxcri-init: static, --target $triple)"
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
-    cargo build "${release_flag[@]}" -p lxcri -p lxcri-init --bin containerd-shim-lxcri-v2 --bin lxcri-init --bin lxcri-pause \
+    cargo build "${static_flag[@]}" -p lxcri -p lxcri-init --bin containerd-shim-lxcri-v2 --bin lxcri-init --bin lxcri-pause \
     --no-default-features --target "$triple" --target-dir "$static_dir"
 
 out="$target_dir/$profile"
 for b in lxcri-init lxcri-pause containerd-shim-lxcri-v2; do
-    src="$static_dir/$triple/$profile/$b"
+    src="$static_dir/$triple/$static_profile/$b"
     [[ -x "$src" ]] || die "static build produced no $src"
     # Copy through a temporary name so a running test never sees a half-written binary.
     cp -f "$src" "$out/.$b.tmp"

@@ -28,7 +28,9 @@ PACKAGES=(
     protobuf-compiler
     # The VM lane (scripts/vm): debootstrap builds the guest image, mkfs.ext4 -d and debugfs make
     # and read its disks without a loop mount, qemu-img (qemu-utils) inspects images.
-    debootstrap e2fsprogs qemu-utils
+    # The Debian package (scripts/package.sh: dpkg-deb, dpkg-shlibdeps from dpkg-dev) and its test
+    # (scripts/package-test.sh: a debootstrap'ed bookworm root, lintian).
+    debootstrap e2fsprogs qemu-utils dpkg-dev lintian
 )
 
 # From Debian's contrib component (not enabled on a stock host): the OpenZFS userland libraries

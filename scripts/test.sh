@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): setup, build, fmt, clippy, all tests, the VM lane
-# (scripts/vm/lane.sh: the scenarios in a guest with kernel OpenZFS, cgroup v2 and systemd), fuzz
-# build.
+# (scripts/vm/lane.sh: the scenarios in a guest with kernel OpenZFS and cgroup v2), fuzz build,
+# the Debian package's test.
 # Prints the time of every step and a table at the end; exits non-zero when any step failed.
 # Every step runs even after a failure, so one run shows every problem.
 # The integration tests need root; as another user they skip (under CI=true they fail).
@@ -91,6 +91,8 @@ step test cargo test --workspace --no-fail-fast
 step vm vm_lane
 step fuzz-build fuzz_build
 step libzetta libzetta_build
+# After build: it packages what scripts/build.sh built into target/release.
+step package scripts/package-test.sh
 
 total=$(($(now_ms) - total_start))
 {

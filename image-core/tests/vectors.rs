@@ -1,5 +1,6 @@
 //! The OCI image-spec's own schema test cases (v1.1.1 and v1.0.2), extracted as data under
-//! `shared/vectors/`: every case must get the verdict the spec's validator gives.
+//! `tests/vectors/` (origin and license in its README.md): every case must get the verdict the
+//! spec's validator gives.
 
 use image_core::media;
 use image_core::validate::{validate, Kind};
@@ -8,12 +9,12 @@ use std::path::PathBuf;
 
 fn load(name: &str) -> Vec<Value> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/vectors")
+        .join("tests/vectors")
         .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read the test vectors {}: {e} (they live in shared/vectors beside the \
-             repository; see shared/vectors/README.md)",
+            "cannot read the test vectors {}: {e} (they are part of the repository, in \
+             image-core/tests/vectors/; restore them with git checkout)",
             path.display()
         )
     });

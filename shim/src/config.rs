@@ -191,6 +191,41 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// The Debian package's /etc/lxcri/config.toml: as installed it changes nothing, and with its
+    /// commented keys uncommented it still gives the defaults (its comments do not lie). Not
+    /// compared: `init_path` (the package's path, not a default), `keep_bytes` and `quota` (examples
+    /// of keys that have no default).
+    #[test]
+    fn the_packaged_config_shows_the_defaults() {
+        let text = include_str!("../../packaging/config.toml");
+        assert_eq!(Config::from_toml(text).unwrap(), Config::default());
+        let uncommented: String = text
+            .lines()
+            .filter_map(|l| {
+                let key = l.strip_prefix('#')?;
+                let is_key = key.starts_with('[') || key.contains(" = ");
+                let example = ["init_path", "keep_bytes", "quota"]
+                    .iter()
+                    .any(|k| key.starts_with(k));
+                (is_key && !example).then(|| format!("{key}\n"))
+            })
+            .collect();
+        assert!(uncommented.contains("[zfs]"), "{uncommented}");
+        let c = Config::from_toml(&uncommented).unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
+        let z = c.zfs.clone().expect("the [zfs] table");
+        assert_eq!(
+            Config {
+                zfs: None,
+                ..c.clone()
+            },
+            Config::default()
+        );
+        assert_eq!(
+            z,
+            layerfs::ZfsConfig::new(z.dataset.clone(), "/var/lib/lxcri/zfs")
+        );
+    }
+
     #[test]
     fn empty_file_is_defaults() {
         assert_eq!(Config::from_toml("").unwrap(), Config::default());

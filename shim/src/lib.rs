@@ -13,12 +13,13 @@
 //! | `rootfs` | which rootfs provider (pass-through or ZFS clones), per-container options, collection |
 //! | `options` | runtime options containerd sends |
 //! | `cgroup_settings` | OCI `linux.resources` -> cgroup files and values (v1/v2), for Create and Update (pure, golden-tested) |
-//! | `cgroup_files` | a running container's cgroup files: metrics (Stats), limits (Update); |
+//! | `cgroup_files` | a running container's cgroup files: metrics (Stats), limits (Update) |
 //! | `oom` | OOM kills in a container's cgroup, as they happen |
 //! | `console` | a process's terminal: the pty master, copied to and from containerd's FIFOs |
 //! | `host` | facts about the host (cgroup layout, filesystems, processes) |
 pub mod cgroup_files;
 pub mod cgroup_settings;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod config;
 pub mod console;

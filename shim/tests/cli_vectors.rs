@@ -1,6 +1,7 @@
 //! `lxcri image validate` on every valid and invalid document of the OCI image-spec's own schema
-//! tests (`shared/vectors/`), as a user runs it: exit 0 for each valid one, exit 1 with one
-//! `document: path: reason` line per problem for each invalid one.
+//! tests (`image-core/tests/vectors/`, origin and license in its README.md), as a user runs it:
+//! exit 0 for each valid one, exit 1 with one `document: path: reason` line per problem for each
+//! invalid one.
 
 use serde_json::Value;
 use std::path::PathBuf;
@@ -8,11 +9,12 @@ use std::process::Command;
 
 fn vectors(file: &str) -> Vec<Value> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/vectors")
+        .join("../image-core/tests/vectors")
         .join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read {}: {e} (the vectors live in shared/vectors beside the repository)",
+            "cannot read {}: {e} (the vectors are part of the repository, in \
+             image-core/tests/vectors/; restore them with git checkout)",
             path.display()
         )
     });

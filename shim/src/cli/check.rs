@@ -1,69 +1,58 @@
 //! `lxcri check`: can this node run containers with lxcri? One line per check, `ok` or `FAIL`
 //! with what to do; exit 1 when anything failed.
 
-use super::args::{self, Spec};
-use super::{Io, EXIT_INVALID, EXIT_OK, EXIT_USAGE};
+use super::{Io, EXIT_INVALID, EXIT_OK};
 use crate::config::Config;
 use crate::host;
 use crate::lxcconf::CgroupMode;
+use clap::Args;
 use std::path::{Path, PathBuf};
 
-const HELP: &str = "\
-Usage: lxcri check [--address SOCKET] [--config FILE]
-
-Checks that this node can run containers with lxcri, one line each:
+#[derive(Args, Debug)]
+#[command(
+    long_about = "Check that this node can run containers with lxcri, one line each, `ok` or \
+                  `FAIL` with what to do:
   shim        containerd-shim-lxcri-v2 is in PATH (containerd finds runtime io.containerd.lxcri.v2 there)
   init        lxcri-init and lxcri-monitor are beside it
   liblxc      lxcri-monitor loads liblxc (its version)
   cgroups     the cgroup layout (v1/hybrid or v2)
   config      the lxcri config file parses
   zfs         the [zfs] pool is usable (or: not configured)
-  containerd  containerd answers on SOCKET (default /run/containerd/containerd.sock)
-
-Exit status: 0 all ok, 1 something failed (the line says what to do), 2 usage error.
-";
+  containerd  containerd answers on SOCKET",
+    after_help = "\
+Exit status:
+  0  all ok
+  1  something failed (the FAIL line says what to do)
+  2  usage error"
+)]
+pub struct CheckArgs {
+    /// containerd's socket
+    #[arg(long, value_name = "SOCKET", default_value = DEFAULT_ADDRESS)]
+    address: String,
+    /// The lxcri config (default: $LXCRI_CONFIG, else /etc/lxcri/config.toml)
+    #[arg(long, value_name = "FILE")]
+    config: Option<String>,
+}
 
 const SHIM: &str = "containerd-shim-lxcri-v2";
 const DEFAULT_ADDRESS: &str = "/run/containerd/containerd.sock";
 
 type Check = Result<String, String>;
 
+/// `lxcri check ARGS...` (the arguments after `check`).
 pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        let _ = io.out.write_all(HELP.as_bytes());
-        return EXIT_OK;
-    }
-    const SPEC: Spec = Spec {
-        command: "lxcri check",
-        valued: &["--address", "--config"],
-        flags: &[],
-    };
-    let parsed = match args::parse(&SPEC, args) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = writeln!(io.err, "{e}");
-            return EXIT_USAGE;
-        }
-    };
-    let (address, config) = match (
-        parsed.one(SPEC.command, "--address"),
-        parsed.one(SPEC.command, "--config"),
-    ) {
-        (Ok(a), Ok(c)) => (a.unwrap_or_else(|| DEFAULT_ADDRESS.into()), c),
-        (Err(e), _) | (_, Err(e)) => {
-            let _ = writeln!(io.err, "{e}");
-            return EXIT_USAGE;
-        }
-    };
-    if let Some(extra) = parsed.positionals.first() {
-        let _ = writeln!(io.err, "lxcri check: unexpected argument {extra:?}");
-        return EXIT_USAGE;
-    }
+    super::run_group(&["check"], args, io)
+}
 
+pub(super) fn exec(args: CheckArgs, io: &mut Io<'_>) -> i32 {
+    let CheckArgs { address, config } = args;
     let shim = find_in_path(SHIM);
+    // The shim finds its helpers beside its real executable: /usr/bin/containerd-shim-lxcri-v2 of
+    // the Debian package is a symlink into /usr/libexec/lxcri.
     let dir = shim
         .as_ref()
         .ok()
+        .and_then(|p| p.canonicalize().ok())
         .and_then(|p| p.parent().map(Path::to_path_buf));
     let cfg = Config::load(config.as_deref().map(Path::new)).map_err(|e| e.to_string());
     let checks: Vec<(&str, Check)> = vec![
@@ -106,7 +95,7 @@ fn find_in_path(name: &str) -> Result<PathBuf, String> {
         .find(|p| is_executable(p))
         .ok_or_else(|| {
             format!(
-                "{name} is not in PATH ({path}): install it into /usr/local/bin (scripts/build.sh builds it into target/release), where containerd finds runtime io.containerd.lxcri.v2"
+                "{name} is not in PATH ({path}): install the lxcri Debian package (scripts/package.sh builds it), or put it into /usr/local/bin (scripts/build.sh builds it into target/release), where containerd finds runtime io.containerd.lxcri.v2"
             )
         })
 }
@@ -231,7 +220,7 @@ mod tests {
 
     #[test]
     fn usage_errors() {
-        assert_eq!(check(&["extra"]).0, EXIT_USAGE);
+        assert_eq!(check(&["extra"]).0, crate::cli::EXIT_USAGE);
         assert_eq!(check(&["--help"]).0, EXIT_OK);
     }
 }

@@ -1,7 +1,7 @@
 //! `lxcri image validate | inspect | build`.
 
-use super::args::{self, Spec};
 use super::{usage, Io, EXIT_INVALID, EXIT_OK};
+use clap::{Args, Subcommand};
 use image_core::builder::{busybox_rootfs, BuiltImage, ImageBuilder, ImageConfigSpec};
 use image_core::layout::{ImageInfo, Layout, MAX_JSON_BYTES};
 use image_core::platform::Platform;
@@ -10,39 +10,107 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-const HELP: &str = "\
-Usage: lxcri image <command> [args]
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Validate a JSON document, an OCI image layout or an OCI archive
+    #[command(
+        long_about = "Validate PATH: one JSON document (manifest, index, config, descriptor, \
+                      oci-layout), an OCI image layout directory, or an OCI archive (tar). The \
+                      document's kind comes from --media-type, else from its own mediaType. \
+                      Layouts are verified blob by blob (digest, size, validity of every \
+                      manifest, index and config).",
+        after_help = super::EXIT_STATUS
+    )]
+    Validate(ValidateArgs),
+    /// Describe the images of an OCI layout or archive
+    #[command(
+        long_about = "Describe each image (platform) of an OCI layout or archive: manifest \
+                      digest, config summary, layers, diff IDs and chain IDs.",
+        after_help = super::EXIT_STATUS
+    )]
+    Inspect(InspectArgs),
+    /// Build an OCI image layout (a directory) or archive (OUT.tar)
+    #[command(
+        long_about = "Build an image: one gzip layer per --layer DIR, in order (--busybox \
+                      first adds a minimal busybox rootfs layer made from the host's \
+                      /bin/busybox). OUT ending in .tar is an OCI archive (ctr images import \
+                      OUT), anything else a layout directory.",
+        after_help = super::EXIT_STATUS
+    )]
+    Build(BuildArgs),
+}
 
-Commands:
-  validate PATH [--media-type TYPE]
-      PATH is one JSON document (manifest, index, config, descriptor, oci-layout), an OCI
-      image layout directory, or an OCI archive (tar). The document's kind comes from
-      --media-type, else from its own mediaType. TYPE is a media type or one of: manifest,
-      index, config, descriptor, oci-layout. Layouts are verified blob by blob (digest, size,
-      validity of every manifest, index and config).
-  inspect PATH [--json]
-      Per image (platform) of a layout or archive: manifest digest, config summary, layers,
-      diff IDs and chain IDs. --json prints one JSON object.
-  build --name NAME [--layer DIR]... [--busybox] [-o|--output] OUT [options]
-      Builds an image: one gzip layer per --layer DIR, in order (--busybox first adds a
-      minimal busybox rootfs layer made from the host's /bin/busybox). OUT ending in .tar is
-      an OCI archive (ctr images import OUT), anything else a layout directory.
-      Options: --entrypoint ARG (repeat for each argument), --cmd ARG (repeat),
-      --env KEY=VALUE (repeat), --workdir DIR, --user USER, --platform OS/ARCH[/VARIANT],
-      --mtime SECONDS (fixed mtime for reproducible layers).
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// A JSON document, an OCI image layout directory or an OCI archive (tar)
+    #[arg(value_name = "PATH")]
+    path: PathBuf,
+    /// The document's kind: a media type or one of manifest, index, config, descriptor,
+    /// oci-layout (default: the document's own mediaType)
+    #[arg(long, value_name = "TYPE")]
+    media_type: Option<String>,
+}
 
-Exit status: 0 ok, 1 invalid (problems on stderr, one per line), 2 usage or I/O error.
-";
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// An OCI image layout directory or an OCI archive (tar)
+    #[arg(value_name = "PATH")]
+    path: PathBuf,
+    /// Print one JSON object
+    #[arg(long)]
+    json: bool,
+}
 
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// The image's name, for example local/busybox:latest
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// A directory to pack as a layer (repeat for each layer, lowest first)
+    #[arg(long = "layer", value_name = "DIR")]
+    layers: Vec<PathBuf>,
+    /// First add a minimal busybox rootfs layer made from the host's /bin/busybox
+    #[arg(long)]
+    busybox: bool,
+    /// Where to write: OUT.tar for an OCI archive, anything else for a layout directory
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    output: Option<PathBuf>,
+    /// The config's Entrypoint (repeat for each argument)
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    entrypoint: Vec<String>,
+    /// The config's Cmd (repeat for each argument)
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    cmd: Vec<String>,
+    /// An environment variable of the config (repeat)
+    #[arg(long, value_name = "KEY=VALUE", allow_hyphen_values = true)]
+    env: Vec<String>,
+    /// The config's WorkingDir
+    #[arg(long, value_name = "DIR")]
+    workdir: Option<String>,
+    /// The config's User
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
+    /// The image's platform (default: this machine's)
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+    /// A fixed mtime for every file of the layers, for reproducible layers
+    #[arg(long, value_name = "SECONDS")]
+    mtime: Option<String>,
+}
+
+/// `lxcri image ARGS...` (the arguments after `image`).
 pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
-    if let Some(code) = super::help_or_usage(args, HELP, io) {
-        return code;
-    }
-    match args[0].as_str() {
-        "validate" => validate_cmd(&args[1..], io),
-        "inspect" => inspect_cmd(&args[1..], io),
-        "build" => build_cmd(&args[1..], io),
-        other => super::unknown_command("lxcri image", other, io),
+    super::run_group(&["image"], args, io)
+}
+
+pub(super) fn exec(cmd: ImageCommand, io: &mut Io<'_>) -> i32 {
+    match cmd {
+        ImageCommand::Validate(a) => validate_cmd(a, io),
+        ImageCommand::Inspect(a) => inspect_cmd(a, io),
+        ImageCommand::Build(a) => match build(a, io) {
+            Ok(code) => code,
+            Err(m) => usage(io, &m),
+        },
     }
 }
 
@@ -123,35 +191,12 @@ fn kind_from_arg(arg: &str) -> Option<Kind> {
     }
 }
 
-/// [`args::parse`] for a command of one PATH (and options).
-fn parse_with_path(spec: &Spec, args: &[String]) -> Result<(args::Parsed, PathBuf), String> {
-    let p = args::parse(spec, args)?;
-    let [path] = p.positionals.as_slice() else {
-        return Err(format!(
-            "{}: give exactly one PATH; see lxcri image --help",
-            spec.command
-        ));
-    };
-    let path = PathBuf::from(path);
-    Ok((p, path))
-}
-
-fn validate_cmd(args: &[String], io: &mut Io<'_>) -> i32 {
-    const SPEC: Spec = Spec {
-        command: "lxcri image validate",
-        valued: &["--media-type"],
-        flags: &[],
-    };
-    let (p, path) = match parse_with_path(&SPEC, args) {
-        Ok(x) => x,
-        Err(m) => return usage(io, &m),
-    };
-    let media_type = match p.one(SPEC.command, "--media-type") {
-        Ok(m) => m,
-        Err(m) => return usage(io, &m),
-    };
+fn validate_cmd(args: ValidateArgs, io: &mut Io<'_>) -> i32 {
+    const COMMAND: &str = "lxcri image validate";
+    let media_type = args.media_type;
+    let path = args.path;
     let path = path.as_path();
-    let input = match open_input(path, SPEC.command) {
+    let input = match open_input(path, COMMAND) {
         Ok(i) => i,
         Err(m) => return usage(io, &m),
     };
@@ -275,18 +320,11 @@ fn summarize(doc: &Document) -> String {
     }
 }
 
-fn inspect_cmd(args: &[String], io: &mut Io<'_>) -> i32 {
-    const SPEC: Spec = Spec {
-        command: "lxcri image inspect",
-        valued: &[],
-        flags: &["--json"],
-    };
-    let (p, path) = match parse_with_path(&SPEC, args) {
-        Ok(x) => x,
-        Err(m) => return usage(io, &m),
-    };
+fn inspect_cmd(args: InspectArgs, io: &mut Io<'_>) -> i32 {
+    const COMMAND: &str = "lxcri image inspect";
+    let path = args.path;
     let path = path.as_path();
-    let layout = match open_input(path, SPEC.command) {
+    let layout = match open_input(path, COMMAND) {
         Ok(Input::Layout(l)) => l,
         Ok(Input::Json(_)) => {
             return usage(
@@ -310,7 +348,7 @@ fn inspect_cmd(args: &[String], io: &mut Io<'_>) -> i32 {
             return invalid(io, problems.iter(), &summary);
         }
     };
-    if p.has("--json") {
+    if args.json {
         let v = serde_json::json!({
             "path": path.display().to_string(),
             "images": images,
@@ -403,75 +441,34 @@ impl Drop for TempDir {
     }
 }
 
-fn build_cmd(args: &[String], io: &mut Io<'_>) -> i32 {
-    const SPEC: Spec = Spec {
-        command: "lxcri image build",
-        valued: &[
-            "--name",
-            "--layer",
-            "--entrypoint",
-            "--cmd",
-            "--env",
-            "--workdir",
-            "--user",
-            "--platform",
-            "--mtime",
-            "-o",
-            "--output",
-        ],
-        flags: &["--busybox"],
-    };
-    let p = match args::parse(&SPEC, args) {
-        Ok(p) => p,
-        Err(m) => return usage(io, &m),
-    };
-    match build(&p, io) {
-        Ok(code) => code,
-        Err(m) => usage(io, &m),
-    }
-}
-
-fn build(p: &args::Parsed, io: &mut Io<'_>) -> Result<i32, String> {
+fn build(p: BuildArgs, io: &mut Io<'_>) -> Result<i32, String> {
     let cmd = "lxcri image build";
-    if let Some(extra) = p.positionals.first() {
-        return Err(format!(
-            "{cmd}: unexpected argument {extra:?}; layers are given with --layer DIR"
-        ));
-    }
-    let name = p.one(cmd, "--name")?.ok_or_else(|| {
+    let name = p.name.ok_or_else(|| {
         format!("{cmd}: --name NAME is required (for example local/busybox:latest)")
     })?;
-    let mut outs = p.all("-o");
-    outs.extend(p.all("--output"));
-    let out = match outs.as_slice() {
-        [o] => PathBuf::from(o),
-        [] => {
-            return Err(format!(
-                "{cmd}: -o OUT is required (OUT.tar for an archive, else a directory)"
-            ))
-        }
-        _ => return Err(format!("{cmd}: -o given more than once; give it once")),
-    };
-    let layers = p.all("--layer");
-    if layers.is_empty() && !p.has("--busybox") {
+    let out = p.output.ok_or_else(|| {
+        format!("{cmd}: -o OUT is required (OUT.tar for an archive, else a directory)")
+    })?;
+    let layers = p.layers;
+    if layers.is_empty() && !p.busybox {
         return Err(format!(
             "{cmd}: no layers: give --layer DIR (one per layer) and/or --busybox"
         ));
     }
-    for e in p.all("--env") {
+    for e in &p.env {
         if !e.contains('=') || e.starts_with('=') {
             return Err(format!("{cmd}: --env {e:?} is not KEY=VALUE"));
         }
     }
     let spec = ImageConfigSpec {
-        entrypoint: p.all("--entrypoint"),
-        cmd: p.all("--cmd"),
-        env: p.all("--env"),
-        working_dir: p.one(cmd, "--workdir")?,
-        user: p.one(cmd, "--user")?,
+        entrypoint: p.entrypoint,
+        cmd: p.cmd,
+        env: p.env,
+        working_dir: p.workdir,
+        user: p.user,
     };
     let mut builder = ImageBuilder::new(&name).config(spec);
-    if let Some(plat) = p.one(cmd, "--platform")? {
+    if let Some(plat) = p.platform {
         let pl: Platform = plat
             .parse()
             .map_err(|e| format!("{cmd}: --platform: {e}"))?;
@@ -480,14 +477,14 @@ fn build(p: &args::Parsed, io: &mut Io<'_>) -> Result<i32, String> {
             None => builder.platform(&pl.os, &pl.architecture),
         };
     }
-    if let Some(m) = p.one(cmd, "--mtime")? {
+    if let Some(m) = p.mtime {
         let secs: u64 = m
             .parse()
             .map_err(|_| format!("{cmd}: --mtime {m:?} is not a number of seconds since 1970"))?;
         builder = builder.fixed_mtime(secs);
     }
     let _busybox_dir;
-    if p.has("--busybox") {
+    if p.busybox {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())

@@ -1,41 +1,76 @@
 //! `lxcri layers ls | gc`: the ZFS base datasets of images and their collection.
 
-use super::args::{self, Spec};
 use super::{usage, Io, EXIT_OK};
 use crate::config::Config;
+use clap::{Args, Subcommand};
 use layerfs::zfs_config::parse_size;
 use layerfs::{KeepPolicy, ZfsProvider};
 use std::path::Path;
 
-const HELP: &str = "\
-Usage: lxcri layers <command> [--config FILE]
+/// The exit codes of `lxcri layers`.
+pub(super) const EXIT: &str = "\
+Exit status:
+  0  success
+  2  usage, config or ZFS error (a message on stderr says what to do)";
 
-Commands:
-  ls [--json]
-      One line per image base dataset (<dataset>/images/<key>): its key (the image's chain id,
-      or a hash of containerd's layer directories), the image name when it was known, the space
-      it uses, how many containers are cloned from it, and when it was last used. --json also
-      lists the clones.
-  gc [--keep N] [--keep-bytes SIZE]
-      Destroys clones whose container is gone (its LXC directory no longer exists),
-      interrupted base builds, and the least recently used bases no container uses beyond
-      the keep policy: [zfs] keep_bases / keep_bytes of the config, or --keep / --keep-bytes.
-      A base with clones is never destroyed.
+#[derive(Subcommand, Debug)]
+pub enum LayersCommand {
+    /// List the image base datasets (<dataset>/images/<key>) and their clones
+    #[command(
+        long_about = "One line per image base dataset (<dataset>/images/<key>): its key (the \
+                      image's chain id, or a hash of containerd's layer directories), the image \
+                      name when it was known, the space it uses, how many containers are cloned \
+                      from it, and when it was last used.",
+        after_help = EXIT
+    )]
+    Ls(LsArgs),
+    /// Destroy orphan clones, interrupted base builds and unused bases
+    #[command(
+        long_about = "Destroy clones whose container is gone (its LXC directory no longer \
+                      exists), interrupted base builds, and the least recently used bases no \
+                      container uses beyond the keep policy: [zfs] keep_bases / keep_bytes of \
+                      the config, or --keep / --keep-bytes. A base with clones is never \
+                      destroyed.",
+        after_help = EXIT
+    )]
+    Gc(GcArgs),
+}
 
---config FILE: the lxcri config with the [zfs] table (default: $LXCRI_CONFIG, else
-/etc/lxcri/config.toml).
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Print JSON, with the clones of each base
+    #[arg(long)]
+    json: bool,
+    /// The lxcri config with the [zfs] table (default: $LXCRI_CONFIG, else
+    /// /etc/lxcri/config.toml)
+    #[arg(long, value_name = "FILE")]
+    config: Option<String>,
+}
 
-Exit status: 0 ok, 2 usage, config or ZFS error (a message on stderr).
-";
+#[derive(Args, Debug)]
+pub struct GcArgs {
+    /// The lxcri config with the [zfs] table (default: $LXCRI_CONFIG, else
+    /// /etc/lxcri/config.toml)
+    #[arg(long, value_name = "FILE")]
+    config: Option<String>,
+    /// Keep this many unused bases (default: [zfs] keep_bases)
+    #[arg(long, value_name = "N")]
+    keep: Option<String>,
+    /// Keep unused bases up to this size in all, bytes or with K, M, G or T (default: [zfs]
+    /// keep_bytes)
+    #[arg(long, value_name = "SIZE")]
+    keep_bytes: Option<String>,
+}
 
+/// `lxcri layers ARGS...` (the arguments after `layers`).
 pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
-    if let Some(code) = super::help_or_usage(args, HELP, io) {
-        return code;
-    }
-    match args[0].as_str() {
-        "ls" => ls_cmd(&args[1..], io),
-        "gc" => gc_cmd(&args[1..], io),
-        other => super::unknown_command("lxcri layers", other, io),
+    super::run_group(&["layers"], args, io)
+}
+
+pub(super) fn exec(cmd: LayersCommand, io: &mut Io<'_>) -> i32 {
+    match cmd {
+        LayersCommand::Ls(a) => ls_cmd(a, io),
+        LayersCommand::Gc(a) => gc_cmd(a, io),
     }
 }
 
@@ -68,21 +103,8 @@ fn open(command: &str, config: Option<String>) -> Result<(Config, ZfsProvider), 
     Ok((cfg, p))
 }
 
-fn ls_cmd(args: &[String], io: &mut Io<'_>) -> i32 {
-    const SPEC: Spec = Spec {
-        command: "lxcri layers ls",
-        valued: &["--config"],
-        flags: &["--json"],
-    };
-    let parsed = match args::parse_options(&SPEC, args) {
-        Ok(p) => p,
-        Err(e) => return usage(io, &e),
-    };
-    let config = match parsed.one(SPEC.command, "--config") {
-        Ok(c) => c,
-        Err(e) => return usage(io, &e),
-    };
-    let (_, p) = match open(SPEC.command, config) {
+fn ls_cmd(args: LsArgs, io: &mut Io<'_>) -> i32 {
+    let (_, p) = match open("lxcri layers ls", args.config) {
         Ok(x) => x,
         Err(e) => return usage(io, &e),
     };
@@ -91,7 +113,7 @@ fn ls_cmd(args: &[String], io: &mut Io<'_>) -> i32 {
         Err(e) => return usage(io, &format!("lxcri layers ls: {e}")),
     };
     bases.sort_by_key(|b| std::cmp::Reverse(b.last_used));
-    if parsed.has("--json") {
+    if args.json {
         let list: Vec<serde_json::Value> = bases
             .iter()
             .map(|b| {
@@ -136,25 +158,9 @@ fn ls_cmd(args: &[String], io: &mut Io<'_>) -> i32 {
     EXIT_OK
 }
 
-fn gc_cmd(args: &[String], io: &mut Io<'_>) -> i32 {
-    const SPEC: Spec = Spec {
-        command: "lxcri layers gc",
-        valued: &["--config", "--keep", "--keep-bytes"],
-        flags: &[],
-    };
-    let parsed = match args::parse_options(&SPEC, args) {
-        Ok(p) => p,
-        Err(e) => return usage(io, &e),
-    };
-    let (config, keep, keep_bytes) = match (
-        parsed.one(SPEC.command, "--config"),
-        parsed.one(SPEC.command, "--keep"),
-        parsed.one(SPEC.command, "--keep-bytes"),
-    ) {
-        (Ok(c), Ok(k), Ok(b)) => (c, k, b),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return usage(io, &e),
-    };
-    let (cfg, p) = match open(SPEC.command, config) {
+fn gc_cmd(args: GcArgs, io: &mut Io<'_>) -> i32 {
+    let (keep, keep_bytes) = (args.keep, args.keep_bytes);
+    let (cfg, p) = match open("lxcri layers gc", args.config) {
         Ok(x) => x,
         Err(e) => return usage(io, &e),
     };

@@ -1,8 +1,8 @@
 //! `lxcri rootfs identify`: the image identity of a container, asked of containerd (hidden: the
 //! shim runs it as a helper process when ZFS is on; see docs/architecture.md, "Image identity").
 
-use super::args::{self, Spec};
 use super::{Io, EXIT_INVALID, EXIT_OK};
+use clap::{Args, Subcommand};
 use ctrd_identity::{IdentifyError, Identity, Request};
 use image_core::platform::Platform;
 use serde::Serialize;
@@ -11,77 +11,79 @@ use std::time::Duration;
 /// Exit status when containerd cannot say (the caller falls back to the lower-directory hash).
 pub const EXIT_FALLBACK: i32 = 3;
 
-const HELP: &str = "\
-Usage: lxcri rootfs identify --address SOCKET --namespace NS [--timeout MS] [--platform P] ID
-
-Asks containerd (its gRPC socket SOCKET) which image container ID of namespace NS was created
-from, reads that image's index, manifest and config from containerd's content store, checks them
-and recomputes the image's top chain ID from the config's rootfs.diff_ids. It must equal the
-parent of the container's snapshot (containerd names it by chain ID).
+#[derive(Subcommand, Debug)]
+pub enum RootfsCommand {
+    /// Ask containerd which image a container was created from, and check it
+    #[command(
+        long_about = "Asks containerd (its gRPC socket SOCKET) which image container ID of \
+                      namespace NS was created from, reads that image's index, manifest and \
+                      config from containerd's content store, checks them and recomputes the \
+                      image's top chain ID from the config's rootfs.diff_ids. It must equal the \
+                      parent of the container's snapshot (containerd names it by chain ID).
 
 Prints one JSON object on stdout:
   {\"result\": \"identified\", \"chain_id\": \"sha256:…\", \"image_name\": …, \"manifest_digest\": …, …}
   {\"result\": \"unavailable\", \"error\": \"…\"}   containerd cannot say (exit 3: fall back)
-  {\"result\": \"invalid\" | \"mismatch\", \"error\": \"…\"}   the image is broken (exit 1)
+  {\"result\": \"invalid\" | \"mismatch\", \"error\": \"…\"}   the image is broken (exit 1)",
+        after_help = "\
+Exit status:
+  0  identified
+  1  invalid image or mismatch
+  2  usage error
+  3  containerd cannot say"
+    )]
+    Identify(IdentifyArgs),
+}
 
-Options: --timeout MS (default 5000) bounds the whole call; --platform OS/ARCH[/VARIANT] is
-the platform picked from an index first (default: this machine's).
+#[derive(Args, Debug)]
+pub struct IdentifyArgs {
+    /// containerd's gRPC socket
+    #[arg(short = 'a', long, value_name = "SOCKET")]
+    address: Option<String>,
+    /// The container's containerd namespace
+    #[arg(short = 'n', long, value_name = "NS")]
+    namespace: Option<String>,
+    /// Bounds the whole call, in milliseconds [default: 5000]
+    #[arg(long, value_name = "MS")]
+    timeout: Option<String>,
+    /// The platform picked from an index first (default: this machine's)
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+    /// The container's ID
+    #[arg(value_name = "ID")]
+    id: Option<String>,
+}
 
-Exit status: 0 identified, 1 invalid image or mismatch, 2 usage error, 3 containerd cannot say.
-";
-
-const SPEC: Spec = Spec {
-    command: "lxcri rootfs identify",
-    valued: &[
-        "--address",
-        "-a",
-        "--namespace",
-        "-n",
-        "--timeout",
-        "--platform",
-    ],
-    flags: &[],
-};
-
+/// `lxcri rootfs ARGS...` (the arguments after `rootfs`).
 pub fn run(args: &[String], io: &mut Io<'_>) -> i32 {
-    if let Some(code) = super::help_or_usage(args, HELP, io) {
-        return code;
-    }
-    match args[0].as_str() {
-        "identify" => match parse(&args[1..]) {
+    super::run_group(&["rootfs"], args, io)
+}
+
+pub(super) fn exec(cmd: RootfsCommand, io: &mut Io<'_>) -> i32 {
+    match cmd {
+        RootfsCommand::Identify(a) => match request(a) {
             Ok(req) => identify(&req, io),
             Err(msg) => super::usage(io, &msg),
         },
-        other => super::unknown_command("lxcri rootfs", other, io),
     }
 }
 
-fn parse(args: &[String]) -> Result<Request, String> {
-    let p = args::parse(&SPEC, args)?;
-    let c = SPEC.command;
-    let one = |long: &str, short: Option<&str>| -> Result<Option<String>, String> {
-        let mut v = p.one(c, long)?;
-        if let Some(s) = short {
-            match (v.is_some(), p.one(c, s)?) {
-                (true, Some(_)) => return Err(format!("{c}: give {long} or {s}, not both")),
-                (false, Some(x)) => v = Some(x),
-                _ => {}
-            }
-        }
-        Ok(v)
-    };
-    let address = one("--address", Some("-a"))?
+/// The request of `lxcri rootfs identify`'s arguments; `Err` is the message for stderr.
+fn request(a: IdentifyArgs) -> Result<Request, String> {
+    let c = "lxcri rootfs identify";
+    let address = a
+        .address
         .ok_or_else(|| format!("{c}: --address SOCKET is required (containerd's socket)"))?;
-    let namespace = one("--namespace", Some("-n"))?
+    let namespace = a
+        .namespace
         .ok_or_else(|| format!("{c}: --namespace NS is required"))?;
-    let [id] = p.positionals.as_slice() else {
+    let Some(id) = a.id else {
         return Err(format!(
-            "{c}: give exactly one container ID (got {}); see {c} --help",
-            p.positionals.len()
+            "{c}: give exactly one container ID (got 0); see {c} --help"
         ));
     };
-    let mut req = Request::new(address, namespace, id.clone());
-    if let Some(ms) = one("--timeout", None)? {
+    let mut req = Request::new(address, namespace, id);
+    if let Some(ms) = a.timeout {
         let ms: u64 = ms
             .parse()
             .ok()
@@ -89,7 +91,7 @@ fn parse(args: &[String]) -> Result<Request, String> {
             .ok_or_else(|| format!("{c}: --timeout {ms:?} is not a positive number of ms"))?;
         req.timeout = Duration::from_millis(ms);
     }
-    if let Some(pl) = one("--platform", None)? {
+    if let Some(pl) = a.platform {
         req.platform = pl
             .parse::<Platform>()
             .map_err(|e| format!("{c}: --platform {pl:?}: {e}"))?;
@@ -155,8 +157,24 @@ mod tests {
     use super::*;
     use crate::cli::EXIT_USAGE;
 
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
+    /// The request of `lxcri rootfs identify ARGS`, or the usage error's message.
+    fn parse(args: &[&str]) -> Result<Request, String> {
+        let argv: Vec<String> = ["rootfs", "identify"]
+            .iter()
+            .chain(args)
+            .map(|a| a.to_string())
+            .collect();
+        match crate::cli::parse(&argv) {
+            Ok(crate::cli::Cli {
+                command: Some(crate::cli::Command::Rootfs(RootfsCommand::Identify(a))),
+                ..
+            }) => request(a),
+            Ok(other) => panic!("{args:?}: parsed as {other:?}"),
+            Err((code, msg, _)) => {
+                assert_eq!(code, EXIT_USAGE, "{msg}");
+                Err(msg)
+            }
+        }
     }
 
     fn run_args(v: &[&str]) -> (i32, String, String) {
@@ -165,7 +183,7 @@ mod tests {
 
     #[test]
     fn parses_options() {
-        let r = parse(&s(&[
+        let r = parse(&[
             "-a",
             "/run/c.sock",
             "--namespace=k8s.io",
@@ -174,7 +192,7 @@ mod tests {
             "--platform",
             "linux/arm64",
             "abc",
-        ]))
+        ])
         .unwrap();
         assert_eq!(r.address.to_str(), Some("/run/c.sock"));
         assert_eq!(r.namespace, "k8s.io");
@@ -191,14 +209,14 @@ mod tests {
             (&["-a", "/s", "-n", "x"][..], "exactly one container ID"),
             (
                 &["-a", "/s", "--address", "/t", "-n", "x", "id"][..],
-                "not both",
+                "cannot be used multiple times",
             ),
             (
                 &["-a", "/s", "-n", "x", "--timeout", "0", "id"][..],
                 "positive",
             ),
         ] {
-            let err = parse(&s(args)).unwrap_err();
+            let err = parse(args).unwrap_err();
             assert!(err.contains(says), "{args:?}: {err}");
         }
         let (code, _, err) = run_args(&["nope"]);
