@@ -76,23 +76,41 @@ fn exec_statuses_stay_exact_while_pids_wrap_around() {
         args.extend([image.as_str(), id.as_str(), "true"]);
         cd.ctr_ok(&args);
     }
-    // The forker: every /bin/true takes a pid in containerd's namespace too. It counts them.
-    let forker = unique_id("wrapforker");
-    run_d(
-        &forker,
-        "i=0; while :; do /bin/true; i=$((i+1)); echo $i > /tmp/forks; done",
+    // The forker: every /bin/true takes a pid in containerd's namespace too. It counts them in
+    // a file of the host's, bind-mounted.
+    let out_dir = tempfile::Builder::new()
+        .prefix("lxcri-wrap-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let mount = format!(
+        "type=bind,src={},dst=/out,options=rbind:rw",
+        out_dir.path().display()
     );
-    let forks = || -> u64 {
-        let out = cd.ctr(&[
-            "task",
-            "exec",
-            "--exec-id",
-            &unique_id("count"),
-            &forker,
-            "cat",
-            "/tmp/forks",
+    let forker = unique_id("wrapforker");
+    {
+        let mut args = vec!["run", "-d", "--mount", &mount];
+        args.extend(flags);
+        args.extend([
+            image.as_str(),
+            forker.as_str(),
+            "sh",
+            "-c",
+            "i=0; while :; do /bin/true; i=$((i+1)); echo $i > /out/forks; done",
         ]);
-        stdout(&out).trim().parse().unwrap_or(0)
+        cd.ctr_ok(&args);
+    }
+    let count_file = out_dir.path().join("forks");
+    // How many times it forked so far (polled: a read can fall between the shell's truncation
+    // of the file and its write).
+    let forks = || -> u64 {
+        let mut last = None;
+        integration::wait_until("the forker's count", Duration::from_secs(20), || {
+            last = std::fs::read_to_string(&count_file)
+                .ok()
+                .and_then(|t| t.trim().parse().ok());
+            last.is_some()
+        });
+        last.unwrap_or(0)
     };
     let forks_before = forks();
 
