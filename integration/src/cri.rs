@@ -111,6 +111,28 @@ pub struct CriNode {
 }
 
 impl CriNode {
+    /// The host pid of a container's init (the verbose ContainerStatus info).
+    pub fn container_pid(&self, id: &str) -> i32 {
+        let info = self
+            .cri
+            .call(|mut c| async move {
+                c.container_status(api::ContainerStatusRequest {
+                    container_id: id.to_string(),
+                    verbose: true,
+                })
+                .await
+            })
+            .unwrap_or_else(|e| panic!("ContainerStatus {id}: {}", e.message()))
+            .info;
+        let text = info.get("info").cloned().unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("container {id}: verbose info is not JSON ({e}): {text}"));
+        v["pid"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("container {id}: no pid in the verbose info: {text}"))
+            as i32
+    }
+
     pub fn start(v: ContainerdVersion) -> CriNode {
         Self::start_with(v, false)
     }

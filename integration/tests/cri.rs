@@ -648,27 +648,6 @@ fn read_num(dir: &Path, file: &str) -> i64 {
         .unwrap_or_else(|e| panic!("{}: {text:?}: {e}", p.display()))
 }
 
-/// The pid of a container's init (the verbose ContainerStatus info).
-fn container_pid(n: &CriNode, id: &str) -> i32 {
-    let info = n
-        .cri
-        .call(|mut c| async move {
-            c.container_status(api::ContainerStatusRequest {
-                container_id: id.to_string(),
-                verbose: true,
-            })
-            .await
-        })
-        .unwrap_or_else(|e| panic!("ContainerStatus {id}: {}", e.message()))
-        .info;
-    let text = info.get("info").cloned().unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("container {id}: verbose info is not JSON ({e}): {text}"));
-    v["pid"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("container {id}: no pid in the verbose info: {text}")) as i32
-}
-
 /// In-place resize (UpdateContainerResources) of a running container: the new memory limit
 /// and CPU quota, period and shares land in its cgroup v1 files on the host, ContainerStatus
 /// reports them, and the container runs on.
@@ -692,7 +671,7 @@ fn update_container_resources_on_a_running_container(n: &CriNode) {
     n.start_container(&id);
     wait_for_file(n, &id, "/tmp/ready");
 
-    let pid = container_pid(n, &id);
+    let pid = n.container_pid(&id);
     let mem = cgroup_dir_of(pid, "memory");
     let cpu = cgroup_dir_of(pid, "cpu");
     assert!(
@@ -764,7 +743,7 @@ fn update_container_resources_on_a_running_container(n: &CriNode) {
         "{linux:?}"
     );
     // Same process, same cgroup, and the container still answers.
-    assert_eq!(container_pid(n, &id), pid);
+    assert_eq!(n.container_pid(&id), pid);
     assert_eq!(cgroup_dir_of(pid, "memory"), mem);
     let (out, _, code) = n.exec_sync(&id, &["echo", "alive"], 10);
     assert_eq!((out.as_str(), code), ("alive\n", 0));
@@ -784,7 +763,7 @@ fn pod_sandbox_stats_from_the_pod_cgroup(n: &CriNode) {
     let id = run_busy_container(n, &pod, &cfg);
 
     // The container is below the pod's cgroup, as the kubelet expects.
-    let pid = container_pid(n, &id);
+    let pid = n.container_pid(&id);
     let mem_dir = cgroup_dir_of(pid, "memory");
     assert!(
         mem_dir.starts_with(pod_cgroup_dir(&pod_cgroup, "memory")),
@@ -984,7 +963,7 @@ fn pod_survives_containerd_restart(n: &mut CriNode, crash: bool) {
     assert_eq!(shims.len(), 1, "one shim for the pod: {shims:?}");
     let shim_pid = shims[0].pid;
     let sandbox_pid = n.sandbox_pid(&pod);
-    let pids = [container_pid(n, &ticker), container_pid(n, &sleeper)];
+    let pids = [n.container_pid(&ticker), n.container_pid(&sleeper)];
     let started = n.container_status(&ticker).started_at;
 
     let old_containerd = n.containerd.pid();
@@ -1025,7 +1004,7 @@ fn pod_survives_containerd_restart(n: &mut CriNode, crash: bool) {
             api::ContainerState::ContainerRunning,
             "{how}: {s:?}"
         );
-        assert_eq!(container_pid(n, id), pid, "{how}: container {id}'s process");
+        assert_eq!(n.container_pid(id), pid, "{how}: container {id}'s process");
         let (out, err, code) = n.exec_sync(id, &["/bin/sh", "-c", "echo alive $(hostname)"], 10);
         assert_eq!(
             (out.as_str(), code),

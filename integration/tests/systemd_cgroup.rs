@@ -104,25 +104,6 @@ fn cgroup_of(pid: i32) -> String {
         .to_string()
 }
 
-fn container_pid(n: &CriNode, id: &str) -> i32 {
-    let info = n
-        .cri
-        .call(|mut c| async move {
-            c.container_status(api::ContainerStatusRequest {
-                container_id: id.to_string(),
-                verbose: true,
-            })
-            .await
-        })
-        .unwrap_or_else(|e| panic!("ContainerStatus {id}: {}", e.message()))
-        .info;
-    let text = info.get("info").cloned().unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    v["pid"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("container {id}: no pid in the verbose info: {text}")) as i32
-}
-
 /// Says what systemd shows, for the lane's log (the report reads it).
 fn show(what: &str, o: &Output) {
     eprintln!(
@@ -162,7 +143,7 @@ fn pod_in_systemd_slices_keeps_systemd_consistent(n: &CriNode) {
 
     // containerd turned the slice parent into `slice:cri-containerd:<id>`; lxcri put each
     // process where systemd would have: <pod slice>/cri-containerd-<id>.scope.
-    let pid = container_pid(n, &id);
+    let pid = n.container_pid(&id);
     let scope = format!("cri-containerd-{id}.scope");
     assert_eq!(cgroup_of(pid), format!("{slice_dir}/{scope}"));
     let sandbox_scope = format!("cri-containerd-{pod}.scope");

@@ -97,6 +97,7 @@ impl Exits {
     }
 
     /// How many exits are waited for (watchers) and windows open: for tests.
+    #[cfg(test)]
     pub fn pending(&self) -> (usize, usize) {
         let t = self.lock();
         (t.watchers.len(), t.windows.len())
